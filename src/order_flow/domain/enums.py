@@ -1,11 +1,11 @@
-"""Status and category enums of the domain; all are ``str`` Enums so they store as text."""
+"""Status and category enums of the domain; all are ``StrEnum`` so they store as text."""
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Priority(str, Enum):
+class Priority(StrEnum):
     """Order priority; ``rank`` sorts urgent first (0) and low last (3)."""
 
     URGENT = "urgent"
@@ -21,7 +21,7 @@ class Priority(str, Enum):
 _PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
 
 
-class InvoiceType(str, Enum):
+class InvoiceType(StrEnum):
     """专票 needs the buyer's full tax details; 普票 to an individual may omit the tax ID."""
 
     SPECIAL = "special"
@@ -32,14 +32,14 @@ class InvoiceType(str, Enum):
         return "专票" if self is InvoiceType.SPECIAL else "普票"
 
 
-class StockPolicy(str, Enum):
+class StockPolicy(StrEnum):
     """Per customer: ship what is available (partial) or wait for everything (complete)."""
 
     PARTIAL = "partial"
     COMPLETE = "complete"
 
 
-class HoldReason(str, Enum):
+class HoldReason(StrEnum):
     """Why an order sits in on_hold."""
 
     DATA = "DATA"
@@ -50,7 +50,7 @@ class HoldReason(str, Enum):
     SPECIAL = "SPECIAL"
 
 
-class RedReason(str, Enum):
+class RedReason(StrEnum):
     """Reason for a red-letter (红字) invoice; the value is the Chinese term printed."""
 
     WRONG_INVOICE = "开票有误"
@@ -59,7 +59,7 @@ class RedReason(str, Enum):
     SALES_ALLOWANCE = "销售折让"
 
 
-class TaxKind(str, Enum):
+class TaxKind(StrEnum):
     """A rate is a plain percentage, or one of the two zero-arithmetic markers."""
 
     STANDARD = "standard"
@@ -67,7 +67,7 @@ class TaxKind(str, Enum):
     NOT_TAXABLE = "not_taxable"  # 不征税
 
 
-class PaymentStatus(str, Enum):
+class PaymentStatus(StrEnum):
     """Computed from the amounts and the due date; overdue wins over unpaid/partial."""
 
     UNPAID = "unpaid"

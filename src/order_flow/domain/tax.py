@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -81,7 +81,7 @@ class RateTable:
     def codes(self) -> list[str]:
         return sorted(self._rates)
 
-    def __iter__(self) -> Iterable[TaxRate]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[TaxRate]:
         for items in self._rates.values():
             yield from items
 
