@@ -256,7 +256,9 @@ class _Reader:
         dest = self.text(entries["dest"][1], f"{where}: dest")
         conditions = self.optional_names(entries, "conditions", where)
         unless = self.optional_names(entries, "unless", where)
-        actors = self.optional_names(entries, "actor", where) if "actor" in entries else DEFAULT_ACTORS
+        actors = DEFAULT_ACTORS
+        if "actor" in entries:
+            actors = self.optional_names(entries, "actor", where)
         if trigger is None or dest is None:
             return []
         return [
