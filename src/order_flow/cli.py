@@ -1,0 +1,303 @@
+"""`order-flow ...`: the operator's and developer's command line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from order_flow.bootstrap import App, bootstrap
+from order_flow.config import Settings
+from order_flow.engine.actors import Actor
+from order_flow.errors import DefinitionError, OrderFlowError
+
+console = Console()
+err_console = Console(stderr=True)
+
+#: The CLI acts as this operator in the audit trail.
+OPERATOR = Actor(name="cli", role="admin")
+
+
+@contextmanager
+def _app() -> Iterator[App]:
+    app = bootstrap(Settings.from_env())
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    sys.exit(code)
+
+
+def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected errors into one clear message and a non-zero exit."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DefinitionError as exc:
+            for problem in exc.problems:
+                err_console.print(str(problem), highlight=False, markup=False)
+            _fail(f"{len(exc.problems)} problem(s) found; nothing was changed")
+        except OrderFlowError as exc:
+            _fail(str(exc))
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """order_flow: orders, VAT invoices and review tasks for order clerks."""
+
+
+# -- database ------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@_handle_errors
+def db_upgrade() -> None:
+    """Create or update the schema to the newest migration."""
+    from order_flow.store import migrate
+
+    with _app() as app:
+        migrate.upgrade(app.db)
+        console.print(f"schema is up to date ({app.db.url.render_as_string()})")
+
+
+@db.command("check")
+@_handle_errors
+def db_check() -> None:
+    """Exit non-zero if the models and the migrations disagree."""
+    from order_flow.store import migrate
+
+    with _app() as app:
+        diffs = migrate.pending_differences(app.db)
+        for d in diffs:
+            err_console.print(repr(d), markup=False)
+        if diffs:
+            _fail("models and migrations disagree; write a migration")
+        console.print("models and migrations agree")
+
+
+# -- workflows -----------------------------------------------------------------
+
+
+@main.group()
+def workflows() -> None:
+    """Workflow definitions: check, deploy, diff, migrate, diagram."""
+
+
+def _paths_or_default(paths: tuple[str, ...], settings: Settings) -> list[str]:
+    return list(paths) or [str(settings.workflows_dir)]
+
+
+@workflows.command("check")
+@click.argument("paths", nargs=-1, type=click.Path())
+def workflows_check(paths: tuple[str, ...]) -> None:
+    """Validate definition files; every problem is printed as FILE:LINE: message."""
+    from order_flow.workflow.loader import check_files
+
+    with _app() as app:
+        targets = _paths_or_default(paths, app.settings)
+        missing = [p for p in targets if not Path(p).exists()]
+        if missing:
+            _fail(f"no such file or folder: {', '.join(missing)}", code=2)
+        problems = check_files(targets, app.engine.guards.names(), app.engine.steps.names())
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        _fail(f"{len(problems)} problem(s) found")
+    console.print(f"ok: {', '.join(targets)}")
+
+
+@workflows.command("deploy")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@_handle_errors
+def workflows_deploy(paths: tuple[str, ...]) -> None:
+    """Store each changed definition as a new version (all or nothing)."""
+    from order_flow.engine.versions import deploy_files
+
+    with _app() as app:
+        for r in deploy_files(app.engine, _paths_or_default(paths, app.settings), by="cli"):
+            status = "deployed" if r.created else "unchanged"
+            console.print(f"{r.name}: v{r.version} {status}")
+
+
+@workflows.command("list")
+@click.argument("name", required=False)
+@_handle_errors
+def workflows_list(name: str | None) -> None:
+    """The deployed versions, with hashes and running instances."""
+    from sqlalchemy import func, select
+
+    from order_flow.store.tables import instances
+
+    with _app() as app, app.engine.session_factory() as s:
+        counts = dict(
+            s.execute(
+                select(instances.c.definition_id, func.count()).group_by(instances.c.definition_id)
+            ).all()
+        )
+        table = Table("workflow", "version", "hash", "deployed", "instances")
+        for v in app.engine.definitions.versions(s, name):
+            table.add_row(
+                v.name,
+                str(v.version),
+                v.content_hash[:12],
+                v.deployed_at.strftime("%Y-%m-%d %H:%M"),
+                str(counts.get(v.id, 0)),
+            )
+        console.print(table)
+
+
+@workflows.command("diff")
+@click.argument("name")
+@click.argument("v1", type=int)
+@click.argument("v2", type=int)
+@_handle_errors
+def workflows_diff(name: str, v1: int, v2: int) -> None:
+    """States and transitions added or removed between two versions."""
+    from order_flow.engine.versions import diff_versions
+
+    with _app() as app:
+        d = diff_versions(app.engine, name, v1, v2)
+    if d.is_empty:
+        console.print(f"{name} v{v1} and v{v2} have the same states and transitions")
+        return
+    for s in d.added_states:
+        click.echo(f"+ state {s}")
+    for s in d.removed_states:
+        click.echo(f"- state {s}")
+    for s in d.changed_states:
+        click.echo(f"~ state {s}")
+    for trigger, source, dest in d.added_transitions:
+        click.echo(f"+ transition {trigger}: {source} -> {dest}")
+    for trigger, source, dest in d.removed_transitions:
+        click.echo(f"- transition {trigger}: {source} -> {dest}")
+
+
+def _parse_map(items: tuple[str, ...]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            raise click.BadParameter(f"'{item}' is not OLD=NEW", param_hint="--map")
+        mapping[old] = new
+    return mapping
+
+
+@workflows.command("migrate")
+@click.argument("name")
+@click.option("--from", "from_version", type=int, required=True)
+@click.option("--to", "to_version", type=int, required=True)
+@click.option("--map", "maps", multiple=True, help="OLD=NEW state mapping; repeatable.")
+@click.option("--dry-run", is_flag=True, help="Report what would move; change nothing.")
+@_handle_errors
+def workflows_migrate(
+    name: str, from_version: int, to_version: int, maps: tuple[str, ...], dry_run: bool
+) -> None:
+    """Move running instances from one version to another."""
+    from order_flow.engine.versions import migrate
+
+    mapping = _parse_map(maps)
+    with _app() as app:
+        plan = migrate(
+            app.engine, name, from_version, to_version, OPERATOR, mapping, dry_run=dry_run
+        )
+    for instance_id, old, new in plan.moves:
+        arrow = f"{old} -> {new}" if old != new else old
+        click.echo(f"{'would move' if not plan.applied else 'moved'} #{instance_id}: {arrow}")
+    for instance_id, state, why in plan.blocked:
+        click.echo(f"cannot move #{instance_id} ({state}): {why}", err=True)
+    if plan.blocked:
+        _fail(f"{len(plan.blocked)} instance(s) cannot move; nothing was changed")
+    verb = "moved" if plan.applied else "would move"
+    console.print(f"{verb} {len(plan.moves)} instance(s) from v{from_version} to v{to_version}")
+
+
+@workflows.command("diagram")
+@click.argument("name")
+@click.option("--version", "version", type=int, default=None, help="Default: the newest.")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "svg"]), default="mermaid")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
+@_handle_errors
+def workflows_diagram(
+    name: str, version: int | None, fmt: str, lang: str, output: str | None
+) -> None:
+    """Write a diagram generated from a deployed definition (or a file path)."""
+    from order_flow.workflow.diagram import to_mermaid, to_svg
+    from order_flow.workflow.loader import load_file
+
+    if Path(name).is_file():
+        definition = load_file(name)
+    else:
+        with _app() as app, app.engine.session_factory() as s:
+            row = app.engine.definitions.version_row(s, name, version)
+            definition = app.engine.definitions.load(row).definition
+    text = to_svg(definition, lang=lang) if fmt == "svg" else to_mermaid(definition, lang=lang)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    else:
+        click.echo(text)
+
+
+# -- instances -----------------------------------------------------------------
+
+
+@main.command("why")
+@click.argument("instance_id", type=int)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh")
+@_handle_errors
+def why_cmd(instance_id: int, lang: str) -> None:
+    """Why is this instance waiting?"""
+    from order_flow.engine.why import why
+
+    with _app() as app:
+        report = why(app.engine, instance_id, lang=lang)
+    console.print(
+        f"#{report.instance_id} {report.workflow} v{report.version}: "
+        f"{report.state_label} ({report.state})"
+    )
+    console.print(report.summary(), highlight=False)
+    for m in report.moves:
+        mark = "ready" if m.ready else "blocked by " + ", ".join(m.failing_guards)
+        console.print(f"  {m.trigger} -> {m.dest} [{'/'.join(m.actors)}]: {mark}")
+
+
+# -- the system ----------------------------------------------------------------
+
+
+@main.command("init")
+@_handle_errors
+def init_cmd() -> None:
+    """Migrate the database and deploy the workflow files (safe to repeat)."""
+    from order_flow.engine.versions import deploy_files
+    from order_flow.store import migrate
+
+    with _app() as app:
+        migrate.upgrade(app.db)
+        for r in deploy_files(app.engine, [str(app.settings.workflows_dir)], by="cli"):
+            console.print(f"{r.name}: v{r.version} {'deployed' if r.created else 'unchanged'}")
+        console.print(f"ready: {app.db.url.render_as_string()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,399 @@
+"""The engine: start instances and fire triggers, one transaction per transition.
+
+The hot path uses SQLAlchemy Core on the tables (about 4x less client CPU than
+the ORM per transition); the ORM serves the richer reads elsewhere.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session, sessionmaker
+
+from order_flow.domain.calendar import BusinessCalendar
+from order_flow.engine.actors import SYSTEM, Actor
+from order_flow.engine.definitions import DefinitionStore, LoadedDefinition
+from order_flow.engine.publisher import JobRef, NullPublisher, Publisher
+from order_flow.engine.registry import Guard, GuardContext, Registry, Step, step_registry
+from order_flow.engine.uow import UnitOfWork
+from order_flow.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransitionNotAllowedError,
+)
+from order_flow.store.tables import audit, candidates, instances, outbox, rowcount, tasks
+from order_flow.store.types import utcnow
+from order_flow.workflow.definition import PRIORITIES, StateSpec
+
+#: Queue for a job of an urgent instance; everything else goes to DEFAULT_QUEUE.
+URGENT_QUEUE = "urgent"
+DEFAULT_QUEUE = "default"
+PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
+
+_INSTANCE_COLUMNS = (
+    instances.c.id,
+    instances.c.workflow,
+    instances.c.definition_id,
+    instances.c.subject_type,
+    instances.c.subject_id,
+    instances.c.state,
+    instances.c.version,
+    instances.c.priority,
+    instances.c.context,
+    instances.c.created_by,
+)
+
+
+@dataclass(frozen=True)
+class FireResult:
+    instance_id: int
+    trigger: str
+    from_state: str
+    to_state: str
+    version: int
+    task_ids: tuple[int, ...] = ()
+    job_ids: tuple[int, ...] = ()
+
+
+class _Formatter(string.Formatter):
+    """str.format that leaves unknown fields visible instead of raising."""
+
+    def get_value(self, key: int | str, args: Any, kwargs: Mapping[str, Any]) -> Any:
+        if isinstance(key, str):
+            return kwargs.get(key, "{" + key + "}")
+        return super().get_value(key, args, kwargs)
+
+
+_FORMATTER = _Formatter()
+
+
+def render_title(template: str, values: Mapping[str, Any]) -> str:
+    try:
+        return _FORMATTER.vformat(template, (), values)[:255]
+    except (ValueError, IndexError, AttributeError):
+        return template[:255]
+
+
+@dataclass
+class Engine:
+    session_factory: sessionmaker[Session]
+    guards: Registry[Guard]
+    calendar: BusinessCalendar
+    publisher: Publisher = field(default_factory=NullPublisher)
+    steps: Registry[Step] = field(default_factory=step_registry)
+    clock: Callable[[], datetime] = utcnow
+    definitions: DefinitionStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.definitions = DefinitionStore(self.guards)
+
+    # -- units of work -------------------------------------------------------
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.publisher)
+
+    def start(
+        self,
+        workflow: str,
+        subject_type: str,
+        subject_id: str,
+        actor: Actor,
+        context: Mapping[str, Any] | None = None,
+        priority: str = "normal",
+    ) -> FireResult:
+        with self.uow() as uow:
+            result = self.start_in(
+                uow, workflow, subject_type, subject_id, actor, context=context, priority=priority
+            )
+            uow.commit()
+        return result
+
+    def fire(
+        self, instance_id: int, trigger: str, actor: Actor = SYSTEM, **kwargs: Any
+    ) -> FireResult:
+        with self.uow() as uow:
+            result = self.fire_in(uow, instance_id, trigger, actor, **kwargs)
+            uow.commit()
+        return result
+
+    # -- inside a caller's unit of work -------------------------------------
+
+    def start_in(
+        self,
+        uow: UnitOfWork,
+        workflow: str,
+        subject_type: str,
+        subject_id: str,
+        actor: Actor,
+        *,
+        context: Mapping[str, Any] | None = None,
+        priority: str = "normal",
+    ) -> FireResult:
+        if priority not in PRIORITY_RANK:
+            raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}")
+        s = uow.session
+        loaded = self.definitions.latest(s, workflow)
+        initial = loaded.definition.initial
+        now = self.clock()
+        instance_id = s.execute(
+            insert(instances).returning(instances.c.id),
+            dict(
+                workflow=workflow,
+                definition_id=loaded.id,
+                subject_type=subject_type,
+                subject_id=str(subject_id),
+                state=initial,
+                version=1,
+                priority=PRIORITY_RANK[priority],
+                context=dict(context or {}),
+                created_by=actor.name,
+                created_at=now,
+                updated_at=now,
+                entered_at=now,
+            ),
+        ).scalar_one()
+        self.audit(s, instance_id, "start", None, None, initial, actor, None, now)
+        row = self.load(s, instance_id)
+        task_ids, job_ids = self._enter(uow, loaded, row, loaded.definition.state(initial), 1, now)
+        return FireResult(instance_id, "start", "", initial, 1, task_ids, job_ids)
+
+    def fire_in(
+        self,
+        uow: UnitOfWork,
+        instance_id: int,
+        trigger: str,
+        actor: Actor = SYSTEM,
+        *,
+        reason: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        context_update: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+        job_id: int | None = None,
+        audit_data: Mapping[str, Any] | None = None,
+    ) -> FireResult:
+        """Check, change state under the optimistic lock, audit, and enter the new state."""
+        s = uow.session
+        row = self.load(s, instance_id)
+        if expected_version is not None and row.version != expected_version:
+            raise ConflictError(
+                f"instance {instance_id} changed: it is at version {row.version}, "
+                f"you saw {expected_version}"
+            )
+        loaded = self.definitions.get(s, row.definition_id)
+        options = loaded.candidates(row.state, trigger)
+        if not options:
+            raise TransitionNotAllowedError(
+                f"trigger '{trigger}' is not allowed from state '{row.state}'"
+            )
+        if not any(actor.may_fire(t.actors) for t in options):
+            raise PermissionDeniedError(
+                f"role '{actor.role}' may not fire '{trigger}' from '{row.state}'"
+            )
+        now = self.clock()
+        ctx = GuardContext(s, row, trigger, actor, reason, payload or {}, now)
+        dest = loaded.route(row.state, trigger, ctx)
+        if dest is None:
+            failing = sorted({g for t in options for g in self.failing_guards(t, ctx)})
+            raise TransitionNotAllowedError(
+                f"trigger '{trigger}' refused in state '{row.state}': "
+                f"guard(s) {', '.join(failing) or 'none'} not satisfied"
+            )
+        chosen = next(t for t in options if t.dest == dest and self._guards_hold(t, ctx))
+        if not actor.may_fire(chosen.actors):
+            raise PermissionDeniedError(f"role '{actor.role}' may not fire '{trigger}' to '{dest}'")
+
+        values: dict[str, Any] = dict(
+            state=dest, version=row.version + 1, updated_at=now, entered_at=now
+        )
+        if context_update:
+            values["context"] = {**row.context, **context_update}
+        changed = rowcount(
+            s.execute(
+                update(instances)
+                .where(instances.c.id == instance_id, instances.c.version == row.version)
+                .values(**values)
+            )
+        )
+        if changed != 1:
+            raise ConflictError(f"instance {instance_id} was changed by another transaction")
+        if not actor.is_system:  # sign-off rounds read the groups that acted
+            audit_data = {**(audit_data or {}), "groups": sorted(actor.groups)}
+        self.audit(
+            s,
+            instance_id,
+            "transition",
+            trigger,
+            row.state,
+            dest,
+            actor,
+            reason,
+            now,
+            data=audit_data,
+        )
+        definition = loaded.definition
+        self._leave(s, instance_id, definition.state(row.state), actor, now, job_id)
+        from_state, new_version = row.state, row.version + 1
+        if context_update:
+            row = self.load(s, instance_id)  # task titles read the updated context
+        task_ids, job_ids = self._enter(uow, loaded, row, definition.state(dest), new_version, now)
+        return FireResult(instance_id, trigger, from_state, dest, new_version, task_ids, job_ids)
+
+    # -- pieces ---------------------------------------------------------------
+
+    def load(self, s: Session, instance_id: int) -> Any:
+        """The instance's engine columns, as a Core row."""
+        stmt = select(*_INSTANCE_COLUMNS).where(instances.c.id == instance_id)
+        row = s.execute(stmt).first()
+        if row is None:
+            raise NotFoundError(f"instance {instance_id} does not exist")
+        return row
+
+    def _guards_hold(self, t: Any, ctx: GuardContext) -> bool:
+        return not self.failing_guards(t, ctx)
+
+    def failing_guards(self, t: Any, ctx: GuardContext) -> list[str]:
+        bad = [g for g in t.conditions if not self.guards[g](ctx)]
+        bad += [f"not {g}" for g in t.unless if self.guards[g](ctx)]
+        return bad
+
+    def audit(
+        self,
+        s: Session,
+        instance_id: int | None,
+        kind: str,
+        trigger: str | None,
+        from_state: str | None,
+        to_state: str | None,
+        actor: Actor,
+        reason: str | None,
+        now: datetime,
+        task_id: int | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        s.execute(
+            insert(audit),
+            dict(
+                instance_id=instance_id,
+                task_id=task_id,
+                kind=kind,
+                trigger=trigger,
+                from_state=from_state,
+                to_state=to_state,
+                actor=actor.name,
+                acting_for=actor.acting_for,
+                reason=reason,
+                data=dict(data) if data else None,
+                at=now,
+            ),
+        )
+
+    def _leave(
+        self,
+        s: Session,
+        instance_id: int,
+        spec: StateSpec,
+        actor: Actor,
+        now: datetime,
+        job_id: int | None,
+    ) -> None:
+        """Close what the old state opened: its tasks and its unfinished jobs."""
+        if job_id is not None:
+            s.execute(
+                update(outbox).where(outbox.c.id == job_id).values(status="done", finished_at=now)
+            )
+        if spec.task is not None or spec.step is not None:
+            open_ids = select(tasks.c.id).where(
+                tasks.c.instance_id == instance_id, tasks.c.status == "open"
+            )
+            s.execute(
+                update(candidates).where(candidates.c.task_id.in_(open_ids)).values(unclaimed=False)
+            )
+            s.execute(
+                update(tasks)
+                .where(tasks.c.instance_id == instance_id, tasks.c.status == "open")
+                .values(status="cancelled", closed_at=now, closed_by=actor.name)
+            )
+        if spec.step is not None:
+            s.execute(
+                update(outbox)
+                .where(
+                    outbox.c.instance_id == instance_id,
+                    outbox.c.status.in_(("pending", "published")),
+                )
+                .values(status="cancelled", finished_at=now)
+            )
+
+    def _enter(
+        self,
+        uow: UnitOfWork,
+        loaded: LoadedDefinition,
+        row: Row[Any],
+        spec: StateSpec,
+        version: int,
+        now: datetime,
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        s = uow.session
+        task_ids: tuple[int, ...] = ()
+        job_ids: tuple[int, ...] = ()
+        if spec.task is not None:
+            t = spec.task
+            rank = row.priority if t.priority not in PRIORITY_RANK else PRIORITY_RANK[t.priority]
+            due = self.calendar.add(now, t.sla) if t.sla else None
+            follow = self.calendar.add(now, t.follow_up) if t.follow_up else None
+            values = {
+                **row.context,
+                "instance_id": row.id,
+                "state": spec.name,
+                "subject_id": row.subject_id,
+            }
+            task_id = s.execute(
+                insert(tasks).returning(tasks.c.id),
+                dict(
+                    instance_id=row.id,
+                    state=spec.name,
+                    kind="human",
+                    title=render_title(t.title, values),
+                    status="open",
+                    priority=rank,
+                    due_at=due,
+                    follow_up_at=follow,
+                    outcomes=dict(t.outcomes),
+                    created_at=now,
+                ),
+            ).scalar_one()
+            s.execute(
+                insert(candidates),
+                [
+                    dict(task_id=task_id, group_name=g, priority=rank, due_at=due, unclaimed=True)
+                    for g in t.candidates
+                ],
+            )
+            task_ids = (task_id,)
+        if spec.step is not None:
+            queue = URGENT_QUEUE if row.priority == PRIORITY_RANK["urgent"] else DEFAULT_QUEUE
+            key = f"{row.id}:{version}:{spec.step}"
+            job_id = s.execute(
+                insert(outbox).returning(outbox.c.id),
+                dict(
+                    instance_id=row.id,
+                    state=spec.name,
+                    step=spec.step,
+                    queue=queue,
+                    idempotency_key=key,
+                    status="pending",
+                    attempts=0,
+                    available_at=now,
+                    created_at=now,
+                    payload={},
+                ),
+            ).scalar_one()
+            uow.jobs.append(JobRef(job_id, row.id, spec.step, queue, key))
+            job_ids = (job_id,)
+        return task_ids, job_ids

@@ -1,0 +1,39 @@
+"""Publishing outbox jobs after commit. The relay re-publishes what this misses."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobRef:
+    id: int
+    instance_id: int
+    step: str
+    queue: str
+    idempotency_key: str
+
+
+class Publisher(Protocol):
+    def publish(self, jobs: list[JobRef]) -> None: ...
+
+
+class NullPublisher:
+    """Publishes nothing: the jobs stay pending for the relay to pick up."""
+
+    def publish(self, jobs: list[JobRef]) -> None:
+        return None
+
+
+class RecordingPublisher:
+    """Keeps what it was asked to publish (tests, dry runs)."""
+
+    def __init__(self) -> None:
+        self.published: list[JobRef] = []
+
+    def publish(self, jobs: list[JobRef]) -> None:
+        self.published.extend(jobs)
