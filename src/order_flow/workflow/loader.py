@@ -53,6 +53,15 @@ def _line(node: Node) -> int:
     return int(node.start_mark.line) + 1
 
 
+def _peek(node: Node, key: str, kind: str) -> str:
+    """``kind 'value-of-key'`` for messages about a mapping not read yet, else its line."""
+    if isinstance(node, MappingNode):
+        for k, v in node.value:
+            if k.value == key and isinstance(v, ScalarNode) and v.tag == _STR_TAG:
+                return f"{kind} '{v.value}'"
+    return f"{kind} at line {_line(node)}"
+
+
 class _Reader:
     """Turns one composed YAML document into specs, noting every problem on the way."""
 
@@ -107,7 +116,9 @@ class _Reader:
             return (one,) if one else ()
         if not isinstance(node, SequenceNode):
             self.problem(_line(node), f"{where}: expected a list of strings")
-            return ()
+            # Keep a lone string so one typo does not also read as "no candidates".
+            lone = node.value if isinstance(node, ScalarNode) and node.tag == _STR_TAG else None
+            return (lone,) if lone else ()
         items = [self.text(item, where) for item in node.value]
         return tuple(dict.fromkeys(i for i in items if i))
 
@@ -162,7 +173,7 @@ class _Reader:
         )
 
     def state(self, node: Node) -> StateSpec | None:
-        entries = self.mapping(node, f"state at line {_line(node)}", _STATE_KEYS, ("name",))
+        entries = self.mapping(node, _peek(node, "name", "state"), _STATE_KEYS, ("name",))
         if entries is None or "name" not in entries:
             return None
         name = self.text(entries["name"][1], "state name")
@@ -245,9 +256,8 @@ class _Reader:
 
     def transition(self, node: Node) -> list[TransitionSpec]:
         line = _line(node)
-        entries = self.mapping(
-            node, f"transition at line {line}", _TRANSITION_KEYS, ("trigger", "source", "dest")
-        )
+        where = _peek(node, "trigger", "transition")
+        entries = self.mapping(node, where, _TRANSITION_KEYS, ("trigger", "source", "dest"))
         if entries is None or not {"trigger", "source", "dest"} <= entries.keys():
             return []
         trigger = self.text(entries["trigger"][1], "transition trigger")
@@ -274,7 +284,10 @@ def _read(text: str, path: str) -> tuple[WorkflowDefinition | None, list[Definit
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = int(mark.line) + 1 if mark is not None else None
-        reader.problem(line, f"yaml syntax error: {exc.problem or exc.context}")
+        message = f"yaml syntax error: {exc.problem or exc.context}"
+        if exc.context and exc.context_mark is not None and exc.problem_mark is not None:
+            message += f" ({exc.context} at line {int(exc.context_mark.line) + 1})"
+        reader.problem(line, message)
         return None, reader.problems
     except yaml.YAMLError as exc:
         reader.problem(None, f"yaml error: {exc}")
@@ -344,4 +357,3 @@ def check_files(
                 found += check_definition(defn, known_guards, known_steps)
             problems += _sorted(found)
     return problems
-
