@@ -129,6 +129,7 @@ def _ordered_columns(
         if t.dest in preds and t.source in layer and layer[t.source] < layer.get(t.dest, 0):
             preds[t.dest].append(t.source)
     for col in result[1:]:  # one barycentre sweep keeps most arrows from crossing
+
         def centre(box: _Box) -> float:
             ps = preds[box.state.name]
             return sum(row[p] for p in ps) / len(ps) if ps else row[box.state.name]
