@@ -178,7 +178,10 @@ def workflows_diff(name: str, v1: int, v2: int) -> None:
     with _app() as app:
         d = diff_versions(app.engine, name, v1, v2)
     if d.is_empty:
-        console.print(f"{name} v{v1} and v{v2} have the same states and transitions")
+        console.print(
+            f"{name} v{v1} and v{v2} have the same states and transitions "
+            "(only labels or guards differ, if anything)"
+        )
         return
     for s in d.added_states:
         click.echo(f"+ state {s}")
