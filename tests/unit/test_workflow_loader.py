@@ -24,6 +24,7 @@ GUARDS = (
     "fully_delivered_and_billed",
     "reviewer_not_preparer",
     "fully_reversed",
+    "first_approval_by_actor",  # added by the engine team in d99519e
 )
 STEPS = (
     "order.run_checks",

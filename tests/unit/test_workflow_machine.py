@@ -131,6 +131,10 @@ def test_shipped_order_feasibility_needs_every_sign_off() -> None:
     order = load_file(Path(__file__).resolve().parents[2] / "workflows" / "order.yaml")
     machine = build_machine(order, Guards().resolve)
     model = attach(machine, "feasibility")
-    assert model.trigger("sign_off", all_signed_off=False) and model.state == "feasibility"
-    assert model.trigger("sign_off", all_signed_off=True) and model.state == "approved"
+    signer = {"reviewer_not_creator": True}
+    assert model.trigger("sign_off", all_signed_off=False, **signer)
+    assert model.state == "feasibility"
+    assert not model.trigger("sign_off", all_signed_off=True)  # nobody signs off their own order
+    assert model.trigger("sign_off", all_signed_off=True, **signer)
+    assert model.state == "approved"
     detach(machine, model)
