@@ -20,7 +20,7 @@ from order_flow.config import Settings
 from order_flow.engine.publisher import RecordingPublisher
 from order_flow.engine.versions import deploy_files
 from order_flow.store.db import make_engine
-from order_flow.store.models import Base
+from order_flow.store.schema import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"

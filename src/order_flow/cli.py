@@ -149,7 +149,7 @@ def workflows_list(name: str | None) -> None:
     from order_flow.store.tables import instances
 
     with _app() as app, app.engine.session_factory() as s:
-        counts = dict(
+        counts: dict[int, int] = dict(
             s.execute(
                 select(instances.c.definition_id, func.count()).group_by(instances.c.definition_id)
             ).all()
@@ -300,6 +300,22 @@ def init_cmd() -> None:
         for r in deploy_files(app.engine, [str(app.settings.workflows_dir)], by="cli"):
             console.print(f"{r.name}: v{r.version} {'deployed' if r.created else 'unchanged'}")
         console.print(f"ready: {app.db.url.render_as_string()}")
+
+
+@main.command("up")
+@click.pass_context
+def up_cmd(ctx: click.Context) -> None:
+    """Run the system on this machine (today: migrate, validate and deploy).
+
+    The web inbox and the Celery worker and scheduler join this command as they
+    are built; until then it prepares the database and the workflow versions.
+    """
+    ctx.invoke(workflows_check, paths=())
+    ctx.invoke(init_cmd)
+    console.print(
+        "order_flow is set up. The web inbox and the workers are not built yet; "
+        "see README.md for what runs today."
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

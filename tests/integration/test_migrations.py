@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from order_flow.store import migrate
 from order_flow.store.db import make_engine
-from order_flow.store.models import Base
+from order_flow.store.schema import Base
 from tests.conftest import PG_ADMIN_URL, service_missing
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+# SQLite keeps NUMERIC as 15 significant digits; the domain bounds amounts and
+# quantities to fit (see docs/configuration.md), so the driver warning is noise.
+warnings.filterwarnings("ignore", message=r"Dialect sqlite\+pysqlite does \*not\* support Decimal")
 
 #: SQLite waits this long for the write lock before giving up (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-from order_flow.store.models import Base
+from order_flow.store.schema import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

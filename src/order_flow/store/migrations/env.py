@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from order_flow.store.db import make_engine
-from order_flow.store.models import Base
+from order_flow.store.schema import Base
 
 config = context.config
 target_metadata = Base.metadata
