@@ -1,40 +1,74 @@
 """Settings from the environment, each with an embedded default.
 
-Every tunable lives here, with its environment variable and its default, so that
-an operator can find them all in one place (see docs/configuration.md).
+Every tunable lives here: the field name upper-cased with the ORDER_FLOW_ prefix
+is its environment variable (``invoice_max_lines`` -> ``ORDER_FLOW_INVOICE_MAX_LINES``).
+docs/configuration.md lists them for operators.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 ENV_PREFIX = "ORDER_FLOW_"
-
-
-def _default_data_dir() -> Path:
-    return Path.cwd() / "data"
 
 
 @dataclass(frozen=True)
 class Settings:
     """The whole configuration. Build it with :meth:`from_env`."""
 
-    data_dir: Path = field(default_factory=_default_data_dir)
+    # -- where things live ----------------------------------------------------
+    #: Folder for the SQLite database, the embedded broker, PDFs.
+    data_dir: Path = field(default_factory=lambda: Path.cwd() / "data")
     #: SQLAlchemy URL; SQLite in the data folder unless set.
     database_url: str = ""
     #: Celery broker; empty means the embedded broker (a SQLite file in the data folder).
     broker_url: str = ""
     #: Folder with the workflow definition files.
     workflows_dir: Path = field(default_factory=lambda: Path.cwd() / "workflows")
-    #: Business hours of the SLA clock, "HH:MM-HH:MM" periods separated by commas.
-    business_hours: str = "09:00-12:00,13:00-18:00"
-    #: Time zone of the business calendar.
-    timezone: str = "Asia/Shanghai"
     #: Echo SQL statements (debugging only).
     sql_echo: bool = False
+
+    # -- the SLA clock -------------------------------------------------------------
+    #: Business hours, "HH:MM-HH:MM" periods separated by commas.
+    business_hours: str = "09:00-12:00,13:00-18:00"
+    #: Time zone of the business calendar and of dates shown to people.
+    timezone: str = "Asia/Shanghai"
+
+    # -- order rules -----------------------------------------------------------------
+    #: Orders at or above this gross amount need double review (双重审核).
+    double_review_amount: Decimal = Decimal("50000.00")
+    #: Orders not made from a template need double review too.
+    double_review_without_template: bool = True
+    #: Without a customer PO reference, the same customer and lines within this many
+    #: hours count as a duplicate.
+    duplicate_window_hours: int = 72
+    #: Active reservations older than this are released by the timer.
+    reservation_stale_hours: int = 72
+    #: Largest quantity on one line (SQLite keeps 15 significant digits).
+    max_line_qty: Decimal = Decimal("9999999")
+    #: Largest unit price.
+    max_unit_price: Decimal = Decimal("99999999")
+
+    # -- invoices --------------------------------------------------------------------
+    #: Per-invoice ceiling of the amount before tax (开票限额).
+    invoice_max_net: Decimal = Decimal("100000.00")
+    #: Lines per invoice.
+    invoice_max_lines: int = 8
+    #: Invoices above this many lines or amounts of tax deviation go to problem.
+    invoice_tax_tolerance: Decimal = Decimal("0.06")
+    #: Invoice double review (the reviewer is never the preparer).
+    invoice_review: bool = False
+    #: The seller printed on every invoice.
+    seller_name: str = "示例贸易有限公司"
+    seller_tax_id: str = "91350100M000100Y43"
+    seller_address_phone: str = "福州市鼓楼区示例路1号 0591-88880000"
+    seller_bank_account: str = "中国工商银行福州分行 1402020000000000000"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -49,27 +83,34 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every field from ``ORDER_FLOW_<NAME>``; a bad value names its variable."""
         env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(ENV_PREFIX + name)
-            return value if value not in (None, "") else None
-
-        kwargs: dict[str, object] = {}
-        if (v := get("DATA_DIR")) is not None:
-            kwargs["data_dir"] = Path(v)
-        if (v := get("DATABASE_URL")) is not None:
-            kwargs["database_url"] = v
-        if (v := get("BROKER_URL")) is not None:
-            kwargs["broker_url"] = v
-        if (v := get("WORKFLOWS_DIR")) is not None:
-            kwargs["workflows_dir"] = Path(v)
-        if (v := get("BUSINESS_HOURS")) is not None:
-            kwargs["business_hours"] = v
-        if (v := get("TIMEZONE")) is not None:
-            kwargs["timezone"] = v
-        if (v := get("SQL_ECHO")) is not None:
-            kwargs["sql_echo"] = v.lower() in ("1", "true", "yes", "on")
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            kwargs[f.name] = _convert(name, raw, f.type)
         kwargs.update(overrides)
-        return cls(**kwargs)  # type: ignore[arg-type]
+        return cls(**kwargs)
+
+
+def _convert(name: str, raw: str, kind: object) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "Path":
+            return Path(raw)
+        if kind == "bool":
+            value = raw.strip().lower()
+            if value not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError("use true or false")
+            return value in ("1", "true", "yes", "on")
+        if kind == "int":
+            return int(raw)
+        if kind == "Decimal":
+            return Decimal(raw)
+    except (ValueError, InvalidOperation) as exc:
+        raise ValueError(f"{name}={raw!r} is not a valid {kind}: {exc}") from None
+    return raw
