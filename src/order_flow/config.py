@@ -60,7 +60,7 @@ class Settings:
     invoice_max_net: Decimal = Decimal("100000.00")
     #: Lines per invoice.
     invoice_max_lines: int = 8
-    #: Invoices above this many lines or amounts of tax deviation go to problem.
+    #: Largest difference between a line's tax and net × rate before the invoice goes to problem.
     invoice_tax_tolerance: Decimal = Decimal("0.06")
     #: Invoice double review (the reviewer is never the preparer).
     invoice_review: bool = False
