@@ -20,6 +20,8 @@ from order_flow.domain.money import (
 
 #: Allowed gap between a line's tax and round(net x rate); beyond it, an invoice is a problem.
 TAX_TOLERANCE = Decimal("0.06")
+#: Refuse to split one line into more pieces than this (a limit far too low for the order).
+MAX_PIECES_PER_LINE = 1000
 _ZERO = Decimal("0.00")
 
 
@@ -66,26 +68,35 @@ def _fen(d: Decimal) -> int:
     return int(d / FEN)
 
 
-def _candidates(q_max: Decimal, step: Decimal) -> Iterator[Decimal]:
+def _candidates(q_max: Decimal, step: Decimal, halve: bool = True) -> Iterator[Decimal]:
     """Full-piece quantities to try: q_max, a few steps below it, then halvings."""
     for i in range(32):
         if q_max - i * step > 0:
             yield q_max - i * step
-    q = q_max
+    q = q_max if halve else Decimal(0)
     while (q := (q / 2 // step) * step) > 0:
         yield q
 
 
-def split_line(line: InvoiceLineDraft, limit: Decimal) -> list[InvoiceLineDraft]:
+def split_line(
+    line: InvoiceLineDraft, limit: Decimal, max_pieces: int = MAX_PIECES_PER_LINE
+) -> list[InvoiceLineDraft]:
     """Split one line by quantity so that every piece's net is at most ``limit``.
 
     Full pieces take the largest quantity that fits (whole units if the line's quantity
     is whole, else steps of 10^-8), with amounts from the line formula. The last piece
     takes the remaining quantity and the remaining net/tax/gross, so the pieces add up
-    exactly to the line. Its tax may drift from round(net x rate); see tax_deviation.
+    exactly to the line. If the rounding drift of many full pieces would leave the
+    remainder empty or its tax off by more than TAX_TOLERANCE, the pieces are cut on
+    cumulative amounts instead (piece i = amounts(i x q) - amounts((i-1) x q)).
     """
     if line.net <= limit:
         return [line]
+    if line.net > limit * max_pieces:
+        raise ValueError(
+            f"line {line.order_line_id}: net {line.net} would need over {max_pieces} invoices "
+            f"at the limit {limit}"
+        )
     if line.qty != round_qty(line.qty):
         raise ValueError(f"line {line.order_line_id}: quantity has more than 8 decimals")
     step = Decimal(1) if line.qty == line.qty.to_integral_value() else QTY_STEP
@@ -101,25 +112,75 @@ def split_line(line: InvoiceLineDraft, limit: Decimal) -> list[InvoiceLineDraft]
             lo = mid
         else:
             hi = mid - 1
-    for q in _candidates(lo * step, step):
-        full = _amounts(line, q)
-        if full.net <= 0:
-            break
-        # fewest full pieces that leave a remainder within the limit
-        k = -(-(_fen(line.net) - _fen(limit)) // _fen(full.net))
-        rest_qty = line.qty - k * q
-        rest = LineAmounts(line.net - k * full.net, line.tax - k * full.tax,
-                           line.gross - k * full.gross)
-        if rest_qty <= 0 or rest.tax < 0 or rest.gross < 0:
-            continue
-        piece = replace(line, qty=q, net=full.net, tax=full.tax, gross=full.gross)
-        last = replace(line, qty=rest_qty, net=rest.net, tax=rest.tax, gross=rest.gross)
-        return [piece] * k + [last]
+    q_max = lo * step
+    for q in _candidates(q_max, step, halve=False):
+        pieces = _full_pieces_and_rest(line, q, limit, max_pieces)
+        if pieces:
+            return pieces
+    for q in _candidates(q_max, step):  # too much rounding drift: cut on cumulative amounts
+        pieces = _cumulative_pieces(line, q, limit, max_pieces)
+        if pieces:
+            return pieces
     raise ValueError(f"line {line.order_line_id}: cannot be split under the limit {limit}")
 
 
+def _full_pieces_and_rest(
+    line: InvoiceLineDraft, q: Decimal, limit: Decimal, max_pieces: int
+) -> list[InvoiceLineDraft] | None:
+    full = _amounts(line, q)
+    if full.net <= 0:
+        return None
+    # fewest full pieces that leave a remainder within the limit
+    k = -(-(_fen(line.net) - _fen(limit)) // _fen(full.net))
+    rest_qty = line.qty - k * q
+    rest = LineAmounts(
+        line.net - k * full.net, line.tax - k * full.tax, line.gross - k * full.gross
+    )
+    if rest_qty <= 0 or rest.tax < 0 or rest.gross < 0 or k + 1 > max_pieces:
+        return None
+    piece = replace(line, qty=q, net=full.net, tax=full.tax, gross=full.gross)
+    last = replace(line, qty=rest_qty, net=rest.net, tax=rest.tax, gross=rest.gross)
+    if tax_deviation(last) > TAX_TOLERANCE:  # k pieces' rounding all landed on the last
+        return None
+    return [piece] * k + [last]
+
+
+def _cumulative_pieces(
+    line: InvoiceLineDraft, q: Decimal, limit: Decimal, max_pieces: int
+) -> list[InvoiceLineDraft] | None:
+    """Piece i = amounts(i x q) - amounts((i-1) x q); the last closes on the line's amounts.
+
+    Used when the full pieces' rounding drift, all landing on the remainder, would leave it
+    empty or with a tax outside TAX_TOLERANCE; here every piece stays within a fen or two.
+    """
+    whole = int(line.qty // q)  # both positive: // is floor here
+    count = whole + (1 if whole * q < line.qty else 0)
+    if count > max_pieces:
+        return None
+    out: list[InvoiceLineDraft] = []
+    before, done_qty = LineAmounts(_ZERO, _ZERO, _ZERO), Decimal(0)
+    for i in range(1, count + 1):
+        cut = min(i * q, line.qty)
+        upto = _amounts(line, cut) if cut < line.qty else line
+        piece = replace(
+            line,
+            qty=cut - done_qty,
+            net=upto.net - before.net,
+            tax=upto.tax - before.tax,
+            gross=upto.gross - before.gross,
+        )
+        if piece.net > limit or piece.tax < 0 or tax_deviation(piece) > TAX_TOLERANCE:
+            return None
+        out.append(piece)
+        before, done_qty = LineAmounts(upto.net, upto.tax, upto.gross), cut
+    return out
+
+
 def split_lines(
-    lines: Sequence[InvoiceLineDraft], max_net_per_invoice: Number, max_lines: int
+    lines: Sequence[InvoiceLineDraft],
+    max_net_per_invoice: Number,
+    max_lines: int,
+    max_pieces: int = MAX_PIECES_PER_LINE,
 ) -> list[list[InvoiceLineDraft]]:
     """Pack lines, in order, into invoices of at most ``max_net_per_invoice`` net and
     ``max_lines`` lines (next-fit: a line that does not fit opens the next invoice).
@@ -136,7 +197,7 @@ def split_lines(
     for index, line in enumerate(lines):
         if line.qty < 0 or line.net < 0 or line.tax < 0 or line.gross < 0:
             raise ValueError(f"line {line.order_line_id}: negative lines cannot be split")
-        pieces.extend((index, p) for p in split_line(line, limit))
+        pieces.extend((index, p) for p in split_line(line, limit, max_pieces))
     invoices: list[list[InvoiceLineDraft]] = []
     current: list[InvoiceLineDraft] = []
     sources: set[int] = set()
@@ -177,8 +238,10 @@ def plan_red(blue_total: Number, already_reversed: Number, requested: Number) ->
     ``already_reversed`` is a magnitude; a negative sum of red invoices is accepted too.
     ``requested`` must be positive, in fen, and at most what is not yet reversed.
     """
-    blue, done, want = to_decimal(blue_total), abs(to_decimal(already_reversed)), to_decimal(
-        requested
+    blue, done, want = (
+        to_decimal(blue_total),
+        abs(to_decimal(already_reversed)),
+        to_decimal(requested),
     )
     if blue <= 0:
         raise ValueError(f"the blue invoice total must be positive, got {blue}")
@@ -221,10 +284,12 @@ def red_lines(
         raise ValueError("need one reversed-so-far entry per blue line")
     out: list[InvoiceLineDraft] = []
     for i, blue in enumerate(blue_lines):
-        done = reversed_so_far[i] if reversed_so_far is not None else LineAmounts(_ZERO, _ZERO,
-                                                                                   _ZERO)
-        un = LineAmounts(blue.net - abs(done.net), blue.tax - abs(done.tax),
-                         blue.gross - abs(done.gross))
+        done = (
+            reversed_so_far[i] if reversed_so_far is not None else LineAmounts(_ZERO, _ZERO, _ZERO)
+        )
+        un = LineAmounts(
+            blue.net - abs(done.net), blue.tax - abs(done.tax), blue.gross - abs(done.gross)
+        )
         if un.net < 0 or un.tax < 0 or un.gross < 0:
             raise ValueError(f"line {blue.order_line_id}: more was reversed than invoiced")
         if r is not None:
