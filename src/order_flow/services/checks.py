@@ -1,0 +1,282 @@
+"""The order's automated steps and the guards that read order and invoice data.
+
+``order.run_checks`` runs, in order: validation -> duplicate -> credit -> stock ->
+special classification -> double review, and fires exactly one trigger. The first
+failing check puts the order on hold with its reason code.
+
+Decisions worth knowing:
+
+- **Credit limit 0 means no credit at all**, not "no limit": every customer has a
+  limit, and a customer without one (cash in advance) has every order held with
+  ``CREDIT`` until a supervisor overrides it. Exposure is open receivables (issued
+  blue invoices minus red ones minus payments) + the not yet invoiced part of the
+  customer's approved orders + this order's gross.
+- **Duplicates** are looked for among the customer's orders that left draft and were
+  neither cancelled nor superseded by an amendment (an abandoned draft is no order).
+- An order's ``hold_reason`` says why it stopped last; approval clears it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from order_flow.config import Settings
+from order_flow.domain.enums import HoldReason, InvoiceType, StockPolicy
+from order_flow.engine.registry import Guard, GuardContext, Step
+from order_flow.engine.steps import StepContext
+from order_flow.errors import NotFoundError
+from order_flow.store.catalog import Product
+from order_flow.store.customers import Customer
+from order_flow.store.invoices import Invoice, Payment
+from order_flow.store.orders import Order, OrderLine
+from order_flow.store.tables import instances
+
+_ZERO = Decimal("0.00")
+#: States whose orders a duplicate is compared with: not drafts, not cancelled or amended.
+_NOT_COMPARED = ("draft", "cancelled", "amended")
+#: What a 专票 buyer must carry (DOMAIN: Customers).
+_SPECIAL_INVOICE_FIELDS = ("name", "tax_id", "address", "phone", "bank", "account")
+
+Failure = tuple[HoldReason, str]
+
+
+def order_of(s: Session, instance: Any) -> Order:
+    order = s.scalar(select(Order).where(Order.instance_id == instance.id))
+    if order is None:
+        raise NotFoundError(f"no order runs on workflow instance {instance.id}")
+    return order
+
+
+# -- the checks, each returning a failure or None -------------------------------------
+
+
+def check_validation(s: Session, order: Order, customer: Customer) -> Failure | None:
+    if customer.blocked:
+        return HoldReason.CUSTOMER_BLOCKED, f"customer {customer.code} is blocked"
+    for line in order.lines:
+        product = s.get(Product, line.product_id)
+        if product is None or not product.active:
+            return HoldReason.DATA, f"line {line.line_no}: product is no longer active"
+    if customer.invoice_type == InvoiceType.SPECIAL.value:
+        missing = [f for f in _SPECIAL_INVOICE_FIELDS if not (getattr(customer, f) or "").strip()]
+        if missing:
+            return HoldReason.DATA, "专票 customer lacks: " + ", ".join(missing)
+    return None
+
+
+def _line_key(order: Order) -> Counter[tuple[int, Decimal]]:
+    return Counter((ln.product_id, ln.qty.normalize()) for ln in order.lines)
+
+
+def check_duplicate(s: Session, order: Order, window_hours: int) -> Failure | None:
+    others = (
+        select(Order)
+        .join(instances, instances.c.id == Order.instance_id)
+        .where(
+            Order.customer_id == order.customer_id,
+            Order.id != order.id,
+            instances.c.state.not_in(_NOT_COMPARED),
+        )
+    )
+    if order.customer_po:
+        match = s.scalar(others.where(Order.customer_po == order.customer_po).limit(1))
+        if match is not None:
+            return HoldReason.DUPLICATE, f"PO {order.customer_po} is on order {match.number}"
+        return None
+    window = timedelta(hours=window_hours)
+    near = others.where(
+        Order.created_at >= order.created_at - window,
+        Order.created_at <= order.created_at + window,
+    )
+    mine = _line_key(order)
+    for other in s.scalars(near.order_by(Order.id)):
+        if _line_key(other) == mine:
+            return HoldReason.DUPLICATE, f"same lines as order {other.number} within {window}"
+    return None
+
+
+def exposure(s: Session, customer_id: int, exclude_order_id: int | None = None) -> Decimal:
+    """Open receivables + approved-but-uninvoiced orders of the customer (not this order)."""
+    of_customer = select(Order.id).where(Order.customer_id == customer_id)
+    issued = (Invoice.order_id.in_(of_customer), Invoice.number.is_not(None))
+    blue = s.scalar(
+        select(func.coalesce(func.sum(Invoice.total_gross), 0)).where(
+            *issued, Invoice.kind == "blue"
+        )
+    )
+    red = s.scalar(  # red amounts are negative; abs() keeps either sign convention right
+        select(func.coalesce(func.sum(func.abs(Invoice.total_gross)), 0)).where(
+            *issued, Invoice.kind == "red"
+        )
+    )
+    paid = s.scalar(
+        select(func.coalesce(func.sum(Payment.amount), 0))
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(Invoice.order_id.in_(of_customer), Invoice.kind == "blue")
+    )
+    approved = (
+        select(Order.id)
+        .join(instances, instances.c.id == Order.instance_id)
+        .where(Order.customer_id == customer_id, instances.c.state == "approved")
+    )
+    if exclude_order_id is not None:
+        approved = approved.where(Order.id != exclude_order_id)
+    ordered = s.scalar(
+        select(func.coalesce(func.sum(Order.total_gross), 0)).where(Order.id.in_(approved))
+    )
+    billed = s.scalar(
+        select(func.coalesce(func.sum(Invoice.total_gross), 0)).where(
+            Invoice.order_id.in_(approved), Invoice.kind == "blue", Invoice.number.is_not(None)
+        )
+    )
+    receivables = Decimal(blue or 0) - Decimal(red or 0) - Decimal(paid or 0)
+    unbilled = Decimal(ordered or 0) - Decimal(billed or 0)
+    return max(receivables, _ZERO) + max(unbilled, _ZERO)
+
+
+def check_credit(s: Session, order: Order, customer: Customer) -> Failure | None:
+    total = exposure(s, customer.id, exclude_order_id=order.id) + order.total_gross
+    if total > customer.credit_limit:
+        return (
+            HoldReason.CREDIT,
+            f"exposure {total} exceeds the credit limit {customer.credit_limit}",
+        )
+    return None
+
+
+def check_stock(ctx: StepContext, order: Order, customer: Customer) -> Failure | None:
+    if customer.stock_policy != StockPolicy.COMPLETE.value:
+        return None  # partial: ship what is there, backorder the rest at reservation
+    needed: dict[int, Decimal] = {}
+    for line in order.lines:
+        open_qty = line.qty - line.qty_delivered - line.qty_reserved
+        needed[line.product_id] = needed.get(line.product_id, _ZERO) + open_qty
+    short = []
+    for product_id, qty in sorted(needed.items()):
+        available = ctx.app.catalog.available(ctx.uow.session, product_id)
+        if qty > available:
+            short.append(f"product {product_id}: need {qty}, available {available}")
+    if short:
+        return HoldReason.STOCK_SHORT, "; ".join(short)
+    return None
+
+
+def needs_double_review(order: Order, settings: Settings) -> bool:
+    if order.total_gross >= settings.double_review_amount:
+        return True
+    return bool(settings.double_review_without_template and order.template_id is None)
+
+
+# -- the steps -------------------------------------------------------------------------
+
+
+def run_checks(ctx: StepContext) -> None:
+    s = ctx.uow.session
+    order = order_of(s, ctx.instance)
+    customer = s.get(Customer, order.customer_id)
+    if customer is None:
+        raise NotFoundError(f"order {order.id}: customer {order.customer_id} does not exist")
+    settings = ctx.app.settings
+    failure = (
+        check_validation(s, order, customer)
+        or check_duplicate(s, order, settings.duplicate_window_hours)
+        or check_credit(s, order, customer)
+        or check_stock(ctx, order, customer)
+    )
+    if failure is not None:
+        code, detail = failure
+        order.hold_reason, order.hold_detail = code.value, detail
+        ctx.fire(
+            "hold",
+            reason=detail,
+            context_update={"hold_reason": code.value, "hold_detail": detail},
+        )
+    elif order.special:
+        # Should a group reject, the order lands on hold for this reason.
+        detail = "special order: sign-off by " + ", ".join(order.signoff_groups)
+        order.hold_reason, order.hold_detail = HoldReason.SPECIAL.value, detail
+        ctx.fire(
+            "needs_feasibility",
+            context_update={
+                "signoff_groups": list(order.signoff_groups),
+                "hold_reason": HoldReason.SPECIAL.value,
+                "hold_detail": detail,
+            },
+        )
+    else:
+        order.hold_reason = order.hold_detail = None
+        trigger = "needs_review" if needs_double_review(order, settings) else "checks_passed"
+        ctx.fire(trigger, context_update={"hold_reason": "", "hold_detail": ""})
+    s.flush()
+
+
+def reserve_and_invoice(ctx: StepContext) -> None:
+    """Approved: reserve each line's open quantity, then create the pending invoices.
+
+    Fires nothing: the order waits in approved for delivery and billing.
+    """
+    s = ctx.uow.session
+    order = order_of(s, ctx.instance)
+    customer = s.get(Customer, order.customer_id)
+    partial = customer is not None and customer.stock_policy == StockPolicy.PARTIAL.value
+    order.approved_at = order.approved_at or ctx.app.engine.clock()
+    order.hold_reason = order.hold_detail = None
+    s.flush()
+    for line in list(order.lines):
+        need = line.qty - line.qty_delivered - line.qty_reserved
+        if need > 0:  # a redelivered job finds nothing left to reserve
+            ctx.app.catalog.reserve_in(ctx.uow, line.id, line.product_id, need, partial)
+    ctx.app.invoices.create_for_order_in(ctx.uow, order.id)
+
+
+# -- the guards ---------------------------------------------------------------------------
+
+
+def _subject_order_id(ctx: GuardContext) -> int | None:
+    if ctx.instance.subject_type != "order" or not str(ctx.instance.subject_id).isdigit():
+        return None
+    return int(ctx.instance.subject_id)
+
+
+def no_invoice_issued(ctx: GuardContext) -> bool:
+    """No blue invoice of the order has a number yet (cancel and amend need this)."""
+    order_id = _subject_order_id(ctx)
+    if order_id is None:
+        return True
+    issued = ctx.session.scalar(
+        select(Invoice.id)
+        .where(Invoice.order_id == order_id, Invoice.kind == "blue", Invoice.number.is_not(None))
+        .limit(1)
+    )
+    return issued is None
+
+
+def fully_delivered_and_billed(ctx: GuardContext) -> bool:
+    """Every line of the order is delivered and invoiced in full."""
+    order_id = _subject_order_id(ctx)
+    if order_id is None:
+        return False
+    lines = ctx.session.execute(
+        select(OrderLine.qty, OrderLine.qty_delivered, OrderLine.qty_invoiced).where(
+            OrderLine.order_id == order_id
+        )
+    ).all()
+    return bool(lines) and all(d >= q and b >= q for q, d, b in lines)
+
+
+#: Guards this module provides, by the name the workflow files use.
+GUARDS: dict[str, Guard] = {
+    "no_invoice_issued": no_invoice_issued,
+    "fully_delivered_and_billed": fully_delivered_and_billed,
+}
+#: Step bodies this module provides, by the name the workflow files use.
+STEPS: dict[str, Step] = {
+    "order.run_checks": run_checks,
+    "order.reserve_and_invoice": reserve_and_invoice,
+}
