@@ -101,7 +101,7 @@ def stock(app: App, product_id: int) -> tuple[Decimal, Decimal, Decimal]:
                 Reservation.product_id == product_id, Reservation.status == "active"
             )
         )
-        return row.on_hand, row.reserved, Decimal(active)
+        return row.on_hand, row.reserved, Decimal(active or 0)
 
 
 def line_reserved(app: App, line_id: int) -> Decimal:
@@ -284,6 +284,7 @@ def test_consuming_for_a_delivery_takes_reserved_stock_first(app: App, clerk: Ac
     assert line_reserved(app, line) == 0
     with app.engine.uow() as uow:
         assert list(errors_of(lambda: app.catalog.consume_in(uow, line, Decimal("5")))) == ["qty"]
+    assert stock(app, made.id) == (4, 0, 0)
 
 
 def test_stale_reservations_are_released_by_age(app: App, clerk: Actor) -> None:

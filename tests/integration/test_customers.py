@@ -286,6 +286,7 @@ def test_list_searches_name_code_and_tax_id(app: App, clerk: Actor) -> None:
     rows, total = app.customers.list("某某")
     assert ([c.id for c in rows], total) == ([a.id], 1)
     assert app.customers.list(a.tax_id)[1] == 1
+    assert app.customers.list(a.code.lower())[1] == 1
     rows, total = app.customers.list(None, limit=1, offset=1)
     assert (len(rows), total) == (1, 2)
 
@@ -319,3 +320,20 @@ def test_a_contact_needs_a_known_channel_direction_and_a_summary(app: App, clerk
     assert list(errors) == ["order_id"]
     with pytest.raises(NotFoundError):
         app.customers.log_contact(999, "phone", "in", "x", clerk)
+
+
+def test_concurrent_logs_with_one_dedupe_key_write_one_row(app: App, clerk: Actor) -> None:
+    customer = app.customers.create(special(), clerk).customer
+    barrier = threading.Barrier(4)
+
+    def log(_: int) -> int:
+        barrier.wait()
+        row = app.customers.log_contact(
+            customer.id, "email", "out", "订单已审核", clerk, dedupe_key="notify-1"
+        )
+        return row.id
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ids = set(pool.map(log, range(4)))
+    assert len(ids) == 1
+    assert len(app.customers.communications(customer.id)) == 1

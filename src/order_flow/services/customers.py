@@ -6,7 +6,6 @@ import builtins
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, or_, select, update
@@ -15,10 +14,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from order_flow.domain.enums import InvoiceType, StockPolicy
-from order_flow.domain.money import to_decimal
-from order_flow.domain.taxid import validate_id_card, validate_uscc
-from order_flow.domain.text import fuzzy_matches, gbk_len, normalize_company_name
+from order_flow.domain.customer_rules import (
+    CONTACT_FIELDS,
+    OTHER_FIELDS,
+    TEXT_FIELDS,
+    clean_customer,
+)
+from order_flow.domain.text import fuzzy_matches, normalize_company_name
 from order_flow.engine.actors import Actor
 from order_flow.engine.registry import Guard, Step
 from order_flow.engine.uow import UnitOfWork
@@ -35,25 +37,10 @@ GUARDS: dict[str, Guard] = {}
 #: Step bodies this module provides, by the name the workflow files use.
 STEPS: dict[str, Step] = {}
 
-KINDS = ("company", "individual")
-LOCALES = ("zh_CN", "en")
 CHANNELS = ("email", "phone", "wechat", "visit", "letter", "other")
 DIRECTIONS = ("in", "out")
-#: GBK byte limits of the invoice buyer block (DOMAIN.md).
-NAME_MAX_GBK = 100
-ADDRESS_PHONE_MAX_GBK = 100
-BANK_ACCOUNT_MAX_GBK = 100
 #: Fuzzy candidates read per name (same first two normalised characters).
 FUZZY_CANDIDATES = 200
-#: SQLite keeps 15 significant digits; money has 2 decimals.
-CREDIT_LIMIT_MAX = Decimal("1e13")
-SPECIAL_REQUIRED = ("name", "tax_id", "address", "phone", "bank", "account")
-_TEXT_FIELDS = ("code", "name", "address", "phone", "bank", "account", "email")
-_OTHER_FIELDS = tuple(
-    "kind invoice_type tax_id credit_limit stock_policy blocked locale notify_by_email "
-    "payment_days".split()
-)
-_CONTACT_FIELDS = ("name", "phone", "email", "role")
 
 _customers = cast(Table, Customer.__table__)
 
@@ -62,151 +49,6 @@ _customers = cast(Table, Customer.__table__)
 class CustomerCreated:
     customer: Customer
     warnings: list[str] = field(default_factory=list)
-
-
-def decimal_places(d: Decimal) -> int:
-    exponent = d.as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
-
-
-def _max_chars(column: str) -> int:
-    return int(getattr(_customers.c[column].type, "length", 0) or 0)
-
-
-def _gbk_or_error(errors: dict[str, str], name: str, value: str) -> int:
-    try:
-        return gbk_len(value)
-    except ValueError as exc:
-        errors.setdefault(name, str(exc))
-        return 0
-
-
-def _flag(errors: dict[str, str], name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        errors[name] = "must be true or false"
-        return False
-    return value
-
-
-def clean_customer(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a full set of customer fields; every problem at once, by field.
-
-    Pure: uniqueness against the database is checked by the service.
-    """
-    errors: dict[str, str] = {}
-    out: dict[str, Any] = {}
-    for name in _TEXT_FIELDS:
-        raw = data.get(name)
-        value = "" if raw is None else raw
-        if not isinstance(value, str):
-            errors[name] = "must be text"
-            value = ""
-        value = value.strip()
-        if len(value) > _max_chars(name):
-            errors[name] = f"at most {_max_chars(name)} characters"
-        out[name] = value
-
-    kind = data.get("kind", "company")
-    if kind not in KINDS:
-        errors["kind"] = f"must be one of {', '.join(KINDS)}"
-    invoice_type = data.get("invoice_type", InvoiceType.ORDINARY.value)
-    if invoice_type not in tuple(InvoiceType):
-        errors["invoice_type"] = "must be special or ordinary"
-    out["kind"], out["invoice_type"] = kind, invoice_type
-
-    n = _gbk_or_error(errors, "name", out["name"])
-    if not out["name"]:
-        errors["name"] = "required"
-    elif n > NAME_MAX_GBK:
-        errors["name"] = f"{n} GBK bytes, at most {NAME_MAX_GBK} allowed"
-
-    out["tax_id"] = _clean_tax_id(errors, data.get("tax_id"), kind, invoice_type)
-
-    pairs = (
-        ("address", "phone", ADDRESS_PHONE_MAX_GBK),
-        ("bank", "account", BANK_ACCOUNT_MAX_GBK),
-    )
-    for first, second, limit in pairs:
-        n = _gbk_or_error(errors, first, out[first]) + _gbk_or_error(errors, first, out[second])
-        if n > limit and first not in errors:
-            errors[first] = f"{first} and {second} take {n} GBK bytes together, at most {limit}"
-
-    if invoice_type == InvoiceType.SPECIAL:
-        for name in SPECIAL_REQUIRED:
-            if not out[name] and name not in errors:
-                errors[name] = "required for a special (专票) invoice customer"
-
-    if out["email"] and "@" not in out["email"]:
-        errors["email"] = "not an e-mail address"
-
-    try:
-        credit = to_decimal(data.get("credit_limit", "0"))
-        if not 0 <= credit < CREDIT_LIMIT_MAX or decimal_places(credit) > 2:
-            raise ValueError(f"must be from 0 to below {CREDIT_LIMIT_MAX}, at most 2 decimals")
-        out["credit_limit"] = credit
-    except (TypeError, ValueError) as exc:
-        errors["credit_limit"] = str(exc)
-
-    policy = data.get("stock_policy", StockPolicy.PARTIAL.value)
-    if policy not in tuple(StockPolicy):
-        errors["stock_policy"] = "must be partial or complete"
-    locale = data.get("locale", "zh_CN")
-    if locale not in LOCALES:
-        errors["locale"] = f"must be one of {', '.join(LOCALES)}"
-    out["stock_policy"], out["locale"] = policy, locale
-    out["blocked"] = _flag(errors, "blocked", data.get("blocked", False))
-    out["notify_by_email"] = _flag(errors, "notify_by_email", data.get("notify_by_email", True))
-
-    days = data.get("payment_days", 30)
-    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650:
-        errors["payment_days"] = "must be a whole number of days from 0 to 3650"
-    out["payment_days"] = days
-
-    out["contacts"] = _clean_contacts(errors, data.get("contacts") or [])
-    if errors:
-        raise ValidationError(errors)
-    return out
-
-
-def _clean_tax_id(errors: dict[str, str], raw: Any, kind: str, invoice_type: str) -> str | None:
-    if raw is not None and not isinstance(raw, str):
-        errors["tax_id"] = "must be text"
-        return None
-    if not (raw or "").strip():
-        if kind == "company":
-            errors["tax_id"] = "required for a company (统一社会信用代码)"
-        return None
-    try:
-        if kind == "individual":
-            return validate_id_card(cast(str, raw))
-        return validate_uscc(cast(str, raw))
-    except ValueError as exc:
-        errors["tax_id"] = str(exc)
-        return None
-
-
-def _clean_contacts(errors: dict[str, str], raw: Any) -> list[dict[str, str]]:
-    if not isinstance(raw, list):
-        errors["contacts"] = "must be a list"
-        return []
-    contacts = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, Mapping):
-            errors[f"contacts[{i}]"] = "must be an object"
-            continue
-        contact = {}
-        for name in _CONTACT_FIELDS:
-            value = item.get(name) or ""
-            limit = int(getattr(Contact.__table__.c[name].type, "length", 0) or 0)
-            if not isinstance(value, str):
-                errors[f"contacts[{i}].{name}"] = "must be text"
-            elif len(value.strip()) > limit:
-                errors[f"contacts[{i}].{name}"] = f"at most {limit} characters"
-            contact[name] = value.strip() if isinstance(value, str) else ""
-        if not contact["name"]:
-            errors.setdefault(f"contacts[{i}].name", "required")
-        contacts.append(contact)
-    return contacts
 
 
 class CustomerService:
@@ -277,7 +119,7 @@ class CustomerService:
             key = normalize_company_name(term)
             stmt = stmt.where(
                 or_(
-                    Customer.code.ilike(f"%{term}%"),
+                    Customer.code.icontains(term, autoescape=True),
                     Customer.name.contains(term, autoescape=True),
                     Customer.name_key.contains(key, autoescape=True),
                     Customer.tax_id == term.upper(),
@@ -428,15 +270,15 @@ class CustomerService:
 
     @staticmethod
     def _as_data(c: Customer) -> dict[str, Any]:
-        data: dict[str, Any] = {name: getattr(c, name) for name in _TEXT_FIELDS + _OTHER_FIELDS}
-        data["contacts"] = [{n: getattr(x, n) for n in _CONTACT_FIELDS} for x in c.contacts]
+        data: dict[str, Any] = {name: getattr(c, name) for name in TEXT_FIELDS + OTHER_FIELDS}
+        data["contacts"] = [{n: getattr(x, n) for n in CONTACT_FIELDS} for x in c.contacts]
         return data
 
     @staticmethod
     def _apply(customer: Customer, clean: Mapping[str, Any]) -> None:
         for name, value in clean.items():
             if name == "contacts":
-                current = [{n: getattr(x, n) for n in _CONTACT_FIELDS} for x in customer.contacts]
+                current = [{n: getattr(x, n) for n in CONTACT_FIELDS} for x in customer.contacts]
                 if value != current:
                     customer.contacts = [Contact(**c) for c in value]
             elif name != "code" or value:
