@@ -23,6 +23,7 @@ from order_flow.store.invoices import Invoice, InvoiceCounter, Payment
 from order_flow.store.orders import Order, OrderLine
 from order_flow.store.tables import instances, outbox
 from tests.integration.helpers import add_user, snapshot, state_of
+from tests.integration.order_helpers import customer, order_body, people, product, submit
 
 D = Decimal
 TAX_CODE = "1090101010000000000"
@@ -204,6 +205,27 @@ def test_only_the_reserved_unbilled_quantity_is_invoiced_and_the_last_piece_take
         order = s.get_one(Order, order_id)
     both = app.invoices.get(first).total_gross + again.total_gross
     assert both == order.total_gross  # 1.01 net for line 1, not 0.34 + 0.67 recomputed
+
+
+def test_an_approved_order_is_invoiced_by_its_step_and_delivered_stock_stays_billed(
+    app: App,
+) -> None:
+    with_settings(app, double_review_without_template=False)
+    who = people(app)
+    buyer = customer(app, who.alice, stock_policy="partial")
+    item = product(app, who.alice, price="100", on_hand="4", tax_code=TAX_CODE)
+    order = app.orders.create(order_body(buyer.id, (item.id, "10")), who.alice)
+    assert submit(app, order, who.alice) == "approved"
+    (first,) = app.invoices.list(order_id=order.id)
+    assert [(x.qty, x.net) for x in first.invoice.lines] == [(D(4), D("400.00"))]
+    line_id = app.orders.get(order.id).lines[0].id
+    app.orders.record_delivery(order.id, {line_id: "4"}, who.alice)  # reserved 4 -> 0
+    app.catalog.receive(item.id, "6", who.alice)
+    with app.engine.uow() as uow:
+        app.catalog.reserve_in(uow, line_id, item.id, D(6), True)
+        (second,) = app.invoices.create_for_order_in(uow, order.id)
+        uow.commit()
+    assert (second.part, second.lines[0].qty, second.total_gross) == (2, D(6), D("678.00"))
 
 
 # -- numbering -------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from order_flow.domain.enums import InvoiceType, PaymentStatus, RedReason
 from order_flow.domain.invoicing import InvoiceLineDraft, plan_red, red_lines, split_lines
 from order_flow.domain.money import FEN, LineAmounts, Number, Totals, round_money, to_decimal
 from order_flow.domain.payment import payment_status
-from order_flow.domain.tax import default_rate_table, is_valid_tax_class_code
+from order_flow.domain.tax import is_valid_tax_class_code
 from order_flow.domain.text import gbk_len
 from order_flow.engine.actors import SYSTEM, Actor
 from order_flow.engine.core import FireResult
@@ -201,12 +201,6 @@ class InvoiceService:
     def _now(self) -> datetime:
         return self.app.engine.clock()
 
-    def _tax_label(self, category: str, on: date) -> str:
-        try:
-            return default_rate_table().rate_for(category, on).label
-        except NotFoundError:
-            return ""
-
     # -- drafting ------------------------------------------------------------------
 
     def create_for_order_in(self, uow: UnitOfWork, order_id: int) -> list[Invoice]:
@@ -247,6 +241,10 @@ class InvoiceService:
             )
         )
         today = self._today()
+        labels = {
+            cat: self.app.catalog.rate_for(s, cat, today).label
+            for cat in {line.tax_category for line in lines}
+        }
         created: list[Invoice] = []
         for n, piece in enumerate(pieces, start=(last_part or 0) + 1):
             totals = Totals.sum(piece)
@@ -276,7 +274,7 @@ class InvoiceService:
                         qty=d.qty,
                         unit_price=d.unit_price,
                         tax_rate=d.rate,
-                        tax_label=self._tax_label(line.tax_category, today),
+                        tax_label=labels[line.tax_category],
                         net=d.net,
                         tax=d.tax,
                         gross=d.gross,
@@ -301,12 +299,15 @@ class InvoiceService:
             )  # fmt: skip
             invoice.instance_id = started.instance_id
         s.flush()
+        if order.instance_id is not None:  # billing may be what the order waited for
+            self.app.orders.complete_if_done_in(uow, order)
         return created
 
     def _draft(self, s: Session, order: Order, line: OrderLine) -> InvoiceLineDraft | None:
-        """The reserved, unbilled part of ``line``; the piece completing it takes the remainder
-        of the order line's amounts, so the invoices add up to the order to the fen."""
-        qty = line.qty_reserved - line.qty_invoiced
+        """The reserved or delivered, unbilled part of ``line`` (a delivery moves quantity
+        from qty_reserved to qty_delivered); the piece completing the line takes the rest
+        of its amounts, so the invoices add up to the order to the fen."""
+        qty = min(line.qty, line.qty_reserved + line.qty_delivered) - line.qty_invoiced
         if qty <= 0:
             return None
         inclusive = order.pricing == "inclusive"
