@@ -161,6 +161,12 @@ def test_the_same_idempotency_key_and_body_returns_the_same_order(app: App) -> N
     first = app.orders.create(body, who.alice, idempotency_key="k-1")
     again = app.orders.create(dict(body), who.alice, idempotency_key="k-1")
     assert again.id == first.id
+    stored = app.orders.get(first.id)
+    assert (stored.version, stored.number, stored.instance_id) == (
+        1,
+        first.number,
+        first.instance_id,
+    )
     assert count(app, Order) == 1
 
 

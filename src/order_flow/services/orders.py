@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from order_flow.engine.actors import SYSTEM, Actor
 from order_flow.engine.registry import Guard, Step
@@ -130,8 +131,9 @@ class OrderService:
                 return existing
         try:
             with self.app.engine.uow() as uow:
-                order = self.create_in(uow, data, actor, idempotency_key=idempotency_key)
-                order.request_hash = digest
+                order = self.create_in(
+                    uow, data, actor, idempotency_key=idempotency_key, body_hash=digest
+                )
                 uow.commit()
                 return order
         except IntegrityError:
@@ -148,6 +150,7 @@ class OrderService:
         actor: Actor,
         *,
         idempotency_key: str | None = None,
+        body_hash: str | None = None,
         template_id: int | None = None,
         copied_from_id: int | None = None,
     ) -> Order:
@@ -161,6 +164,7 @@ class OrderService:
             created_by=actor.name,
             created_at=self.app.engine.clock(),
             idempotency_key=idempotency_key,
+            request_hash=body_hash,
             template_id=template_id,
             copied_from_id=copied_from_id,
         )
@@ -389,11 +393,10 @@ class OrderService:
         return order
 
     def _set_number(self, s: Session, order: Order, number: str) -> None:
-        # A plain UPDATE: setting the attribute would bump the optimistic-lock version.
+        # A plain UPDATE: setting the attribute would bump the optimistic-lock
+        # version of a row nobody has seen yet.
         s.execute(update(Order).where(Order.id == order.id).values(number=number))
-        order.number = number
-        s.flush()
-        s.expire(order, ["version"])
+        set_committed_value(order, "number", number)
 
     def _start(self, uow: UnitOfWork, order: Order, customer: Customer, actor: Actor) -> None:
         result = self.app.engine.start_in(
@@ -408,7 +411,7 @@ class OrderService:
         uow.session.execute(
             update(Order).where(Order.id == order.id).values(instance_id=result.instance_id)
         )
-        uow.session.refresh(order)
+        set_committed_value(order, "instance_id", result.instance_id)
 
     def _finish(self, order_id: int, trigger: str, actor: Actor, reason: str) -> Order:
         with self.app.engine.uow() as uow:
