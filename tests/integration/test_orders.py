@@ -3,6 +3,8 @@ path to approved, amending, cancelling, closing, deliveries and progress."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -349,3 +351,21 @@ def test_the_list_filters_by_state_customer_and_text(app: App) -> None:
     assert [(r.order.id, r.state) for r in rows] == [(b.id, "submitted")]
     rows, total = app.orders.list(limit=1)
     assert total == 2 and [r.order.id for r in rows] == [b.id]
+
+
+def test_two_concurrent_requests_with_one_idempotency_key_make_one_order(app: App) -> None:
+    who = people(app)
+    c = customer(app, who.alice)
+    p = product(app, who.alice)
+    body = order_body(c.id, (p.id, "1"))
+    barrier = threading.Barrier(2)
+
+    def create() -> int:
+        barrier.wait()
+        return app.orders.create(body, who.alice, idempotency_key="k-race").id
+
+    with ThreadPoolExecutor(2) as pool:
+        ids = [f.result() for f in [pool.submit(create), pool.submit(create)]]
+    assert ids[0] == ids[1]
+    assert count(app, Order) == 1
+    assert count(app, Instance) == 1

@@ -329,7 +329,7 @@ class OrderService:
             plan: list[tuple[OrderLine, Decimal]] = []
             for line_id, raw in quantities.items():
                 key = f"quantities[{line_id}]"
-                line = by_id.get(int(line_id))
+                line = by_id.get(int(line_id)) if str(line_id).isdigit() else None
                 qty = _decimal(raw)
                 if line is None:
                     errors[key] = "not a line of this order"
