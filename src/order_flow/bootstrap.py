@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine as SqlEngine
 
@@ -18,6 +20,12 @@ from order_flow.services.catalogue import domain_guards, step_catalogue
 from order_flow.store.db import make_engine, make_session_factory
 from order_flow.store.types import utcnow
 
+if TYPE_CHECKING:
+    from order_flow.services.catalog import CatalogService
+    from order_flow.services.customers import CustomerService
+    from order_flow.services.invoicing import InvoiceService
+    from order_flow.services.orders import OrderService
+
 
 @dataclass
 class App:
@@ -28,6 +36,32 @@ class App:
 
     def close(self) -> None:
         self.db.dispose()
+
+    # Services are built on first use; each takes the app and nothing else.
+
+    @cached_property
+    def customers(self) -> CustomerService:
+        from order_flow.services.customers import CustomerService
+
+        return CustomerService(self)
+
+    @cached_property
+    def catalog(self) -> CatalogService:
+        from order_flow.services.catalog import CatalogService
+
+        return CatalogService(self)
+
+    @cached_property
+    def orders(self) -> OrderService:
+        from order_flow.services.orders import OrderService
+
+        return OrderService(self)
+
+    @cached_property
+    def invoices(self) -> InvoiceService:
+        from order_flow.services.invoicing import InvoiceService
+
+        return InvoiceService(self)
 
 
 def working_hours(settings: Settings) -> WorkingHours:

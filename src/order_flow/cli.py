@@ -302,6 +302,134 @@ def init_cmd() -> None:
         console.print(f"ready: {app.db.url.render_as_string()}")
 
 
+# -- workers -------------------------------------------------------------------
+
+
+def _celery_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", *args]
+
+
+@main.command("worker", context_settings={"ignore_unknown_options": True})
+@click.option("-Q", "--queues", default="urgent,default,pdf,email", show_default=True)
+@click.option("-c", "--concurrency", type=int, default=2, show_default=True)
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+def worker_cmd(queues: str, concurrency: int, extra: tuple[str, ...]) -> None:
+    """Run a Celery worker (a thin wrapper over `celery worker`)."""
+    import os
+
+    argv = _celery_argv("worker", "-Q", queues, "-c", str(concurrency), "-l", "INFO", *extra)
+    os.execv(argv[0], argv)
+
+
+@main.command("beat")
+def beat_cmd() -> None:
+    """Run the Celery scheduler: relay, timers, the daily payment status."""
+    import os
+
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    schedule = str(settings.data_dir / "celerybeat-schedule")
+    argv = _celery_argv("beat", "-l", "INFO", "-s", schedule)
+    os.execv(argv[0], argv)
+
+
+@main.command("relay")
+@click.option("--once", is_flag=True, help="One round, then exit.")
+@click.option("--every", type=float, default=2.0, show_default=True, help="Seconds between rounds.")
+@_handle_errors
+def relay_cmd(once: bool, every: float) -> None:
+    """Publish outbox jobs left unpublished (a loop; beat runs the same every 5 s)."""
+    import time
+
+    from order_flow.engine.outbox import relay_once
+    from worker.app import create_celery
+    from worker.publisher import CeleryPublisher
+
+    celery = create_celery()
+    celery.set_current()
+    with _app() as app:
+        while True:
+            try:
+                sent = relay_once(app, CeleryPublisher())
+                if sent:
+                    console.print(f"relayed {sent} job(s)")
+            except Exception as exc:  # broker down: say so, keep looping
+                err_console.print(f"relay: {exc}", markup=False)
+                if once:
+                    raise
+            if once:
+                return
+            time.sleep(every)
+
+
+@main.group()
+def outbox() -> None:
+    """The transactional outbox."""
+
+
+@outbox.command("status")
+@_handle_errors
+def outbox_status_cmd() -> None:
+    """Jobs per status, and how long the oldest due job has waited."""
+    from order_flow.engine.outbox import outbox_status
+
+    with _app() as app:
+        status = outbox_status(app)
+    for name, count in sorted(status["counts"].items()):
+        console.print(f"{name:>10}: {count}")
+    console.print(f"{'lag':>10}: {status['lag_seconds']:.1f} s")
+
+
+@main.group()
+def incidents() -> None:
+    """Steps that failed for good: list, retry, resolve."""
+
+
+@incidents.command("list")
+@_handle_errors
+def incidents_list() -> None:
+    from order_flow.engine.outbox import open_incidents
+
+    with _app() as app:
+        rows = open_incidents(app)
+    table = Table("id", "instance", "step", "attempts", "error")
+    for r in rows:
+        data = r.data or {}
+        table.add_row(
+            str(r.id),
+            str(r.instance_id),
+            str(data.get("step", "")),
+            str(len(data.get("attempts", []))),
+            str(data.get("error", ""))[:80],
+        )
+    console.print(table)
+
+
+@incidents.command("retry")
+@click.argument("task_ids", nargs=-1, type=int, required=True)
+@_handle_errors
+def incidents_retry(task_ids: tuple[int, ...]) -> None:
+    """Put the incidents' jobs back in the queue (the relay publishes them)."""
+    from order_flow.engine.outbox import retry_incident
+
+    with _app() as app:
+        for task_id in task_ids:
+            job_id = retry_incident(app, task_id, OPERATOR)
+            console.print(f"incident {task_id}: job {job_id} queued again")
+
+
+@incidents.command("resolve")
+@click.argument("task_id", type=int)
+@click.option("--comment", required=True, help="How it was resolved (kept in the audit).")
+@_handle_errors
+def incidents_resolve(task_id: int, comment: str) -> None:
+    from order_flow.engine.outbox import resolve_incident
+
+    with _app() as app:
+        resolve_incident(app, task_id, OPERATOR, comment)
+    console.print(f"incident {task_id} resolved")
+
+
 @main.command("up")
 @click.pass_context
 def up_cmd(ctx: click.Context) -> None:

@@ -29,6 +29,8 @@ class Settings:
     database_url: str = ""
     #: Celery broker; empty means the embedded broker (a SQLite file in the data folder).
     broker_url: str = ""
+    #: Prefix of every broker key on Redis (lets several systems or test runs share one).
+    broker_key_prefix: str = ""
     #: Folder with the workflow definition files.
     workflows_dir: Path = field(default_factory=lambda: Path.cwd() / "workflows")
     #: Echo SQL statements (debugging only).

@@ -35,6 +35,8 @@ from order_flow.workflow.definition import PRIORITIES, StateSpec
 #: Queue for a job of an urgent instance; everything else goes to DEFAULT_QUEUE.
 URGENT_QUEUE = "urgent"
 DEFAULT_QUEUE = "default"
+#: Steps with a queue of their own, so slow rendering or mail never holds up checks.
+STEP_QUEUES = {"invoice.issue": "pdf", "invoice.notify": "email"}
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
 
 _INSTANCE_COLUMNS = (
@@ -377,7 +379,9 @@ class Engine:
             )
             task_ids = (task_id,)
         if spec.step is not None:
-            queue = URGENT_QUEUE if row.priority == PRIORITY_RANK["urgent"] else DEFAULT_QUEUE
+            queue = STEP_QUEUES.get(spec.step) or (
+                URGENT_QUEUE if row.priority == PRIORITY_RANK["urgent"] else DEFAULT_QUEUE
+            )
             key = f"{row.id}:{version}:{spec.step}"
             job_id = s.execute(
                 insert(outbox).returning(outbox.c.id),

@@ -19,21 +19,24 @@ class JobRef:
 
 
 class Publisher(Protocol):
-    def publish(self, jobs: list[JobRef]) -> None: ...
+    def publish(self, jobs: list[JobRef]) -> bool:
+        """Hand the jobs to the broker; True if they were sent (then marked published)."""
+        ...
 
 
 class NullPublisher:
     """Publishes nothing: the jobs stay pending for the relay to pick up."""
 
-    def publish(self, jobs: list[JobRef]) -> None:
-        return None
+    def publish(self, jobs: list[JobRef]) -> bool:
+        return False
 
 
 class RecordingPublisher:
-    """Keeps what it was asked to publish (tests, dry runs)."""
+    """Keeps what it was asked to publish (tests); the rows stay pending."""
 
     def __init__(self) -> None:
         self.published: list[JobRef] = []
 
-    def publish(self, jobs: list[JobRef]) -> None:
+    def publish(self, jobs: list[JobRef]) -> bool:
         self.published.extend(jobs)
+        return False

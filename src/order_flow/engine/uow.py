@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from types import TracebackType
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from order_flow.engine.publisher import JobRef, Publisher
+from order_flow.store.tables import outbox
+from order_flow.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +46,18 @@ class UnitOfWork:
         jobs, self.jobs = self.jobs, []
         if jobs:
             try:
-                self._publisher.publish(jobs)
+                if self._publisher.publish(jobs):
+                    self._mark_published([j.id for j in jobs])
             except Exception:  # the relay re-publishes pending rows
                 log.exception("publishing %d job(s) failed; the relay will retry", len(jobs))
+
+    def _mark_published(self, job_ids: list[int]) -> None:
+        with self._factory.begin() as s:
+            s.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(job_ids), outbox.c.status == "pending")
+                .values(status="published", published_at=utcnow())
+            )
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -144,6 +144,9 @@ class Task(Base):
     claimed_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
     closed_by: Mapped[str | None] = mapped_column(String(64))
+    #: SLA ladder reached: 0 none, 1 assignee reminded, 2 back to the group, 3 supervisor.
+    escalation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    escalated_at: Mapped[datetime | None] = mapped_column()
 
     candidates: Mapped[list[TaskCandidate]] = relationship(
         cascade="all, delete-orphan", lazy="selectin"

@@ -1,0 +1,73 @@
+"""The Celery application, built from order_flow's settings through the bootstrap.
+
+Routing (see docs/operations.md): order steps go to ``urgent`` or ``default`` by the
+order's priority; invoice issuing (numbering + PDF) to ``pdf``; notifications to
+``email``. Start workers per queue, e.g. ``celery -A worker.app worker -Q urgent,default``.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.schedules import crontab
+from kombu import Queue
+
+from order_flow.config import Settings
+
+QUEUES = ("urgent", "default", "pdf", "email")
+
+#: Longer than any step can take; an unacknowledged message is redelivered after it.
+VISIBILITY_TIMEOUT_S = 3600
+#: How often beat runs the relay and the timer scan.
+RELAY_EVERY_S = 5.0
+TIMERS_EVERY_S = 60.0
+
+
+def transport_options(settings: Settings) -> dict[str, object]:
+    options: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+    if settings.broker_key_prefix:
+        options["global_keyprefix"] = settings.broker_key_prefix
+    return options
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or Settings.from_env()
+    if settings.broker_url.startswith("sqla+sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = Celery("order_flow", broker=settings.broker_url, include=["worker.tasks"])
+    app.conf.update(
+        # Reliability (DESIGN invariant 5): ack after the step, requeue if the
+        # worker dies mid-step, take one message at a time.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options=transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_queues=[Queue(q) for q in QUEUES],
+        task_default_queue="default",
+        task_serializer="json",
+        accept_content=["json"],
+        # Events, so Flower and `celery events` can watch the workers.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        timezone=settings.timezone,
+        beat_schedule={
+            "relay": {
+                "task": "order_flow.relay",
+                "schedule": RELAY_EVERY_S,
+                "options": {"queue": "default"},
+            },
+            "timers": {
+                "task": "order_flow.timers",
+                "schedule": TIMERS_EVERY_S,
+                "options": {"queue": "default"},
+            },
+            "payment-status": {
+                "task": "order_flow.payment_status",
+                "schedule": crontab(hour=1, minute=5),
+                "options": {"queue": "default"},
+            },
+        },
+    )
+    app.conf.order_flow_settings = settings
+    return app
