@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from order_flow.services.customers import CustomerService
     from order_flow.services.invoicing import InvoiceService
     from order_flow.services.orders import OrderService
+    from order_flow.services.users import UserService
 
 
 @dataclass
@@ -38,6 +39,12 @@ class App:
         self.db.dispose()
 
     # Services are built on first use; each takes the app and nothing else.
+
+    @cached_property
+    def users(self) -> UserService:
+        from order_flow.services.users import UserService
+
+        return UserService(self)
 
     @cached_property
     def customers(self) -> CustomerService:

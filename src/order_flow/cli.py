@@ -302,6 +302,81 @@ def init_cmd() -> None:
         console.print(f"ready: {app.db.url.render_as_string()}")
 
 
+# -- users ---------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """People: add, disable, set-role, password, token, list."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["clerk", "supervisor", "admin"]), default="clerk")
+@click.option("--group", "groups", multiple=True, default=("sales",), show_default=True)
+@click.option("--name", "display_name", default="")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@_handle_errors
+def users_add(
+    username: str, role: str, groups: tuple[str, ...], display_name: str, password: str
+) -> None:
+    with _app() as app:
+        app.users.create(username, role, groups, password, display_name)
+    console.print(f"user {username} added ({role}; {', '.join(groups)})")
+
+
+@users.command("disable")
+@click.argument("username")
+@_handle_errors
+def users_disable(username: str) -> None:
+    """Disable the account; its sessions and token stop working at once."""
+    with _app() as app:
+        app.users.disable(username)
+    console.print(f"user {username} disabled")
+
+
+@users.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["clerk", "supervisor", "admin"]))
+@click.option("--group", "groups", multiple=True, help="Replace the groups (repeatable).")
+@_handle_errors
+def users_set_role(username: str, role: str, groups: tuple[str, ...]) -> None:
+    """Change the role (and groups); the user's open sessions end."""
+    with _app() as app:
+        app.users.set_role(username, role, groups or None)
+    console.print(f"user {username} is now {role}")
+
+
+@users.command("password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@_handle_errors
+def users_password(username: str, password: str) -> None:
+    with _app() as app:
+        app.users.set_password(username, password)
+    console.print(f"password of {username} changed; open sessions ended")
+
+
+@users.command("token")
+@click.argument("username")
+@_handle_errors
+def users_token(username: str) -> None:
+    """Issue a new API token (replaces the old one); printed once."""
+    with _app() as app:
+        click.echo(app.users.issue_token(username))
+
+
+@users.command("list")
+@_handle_errors
+def users_list() -> None:
+    with _app() as app:
+        rows = app.users.list()
+    table = Table("username", "role", "groups", "active")
+    for u in rows:
+        table.add_row(u.username, u.role, ", ".join(sorted(u.group_names)), str(u.active))
+    console.print(table)
+
+
 # -- workers -------------------------------------------------------------------
 
 
