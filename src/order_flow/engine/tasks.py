@@ -120,6 +120,8 @@ class TaskService:
         with self.engine.uow() as uow:
             s = uow.session
             task = self.visible(s, task_id, actor)
+            if actor.user_id is None:
+                raise PermissionDeniedError("only the user holding a task can unclaim it")
             now = self.engine.clock()
             done = rowcount(
                 s.execute(
