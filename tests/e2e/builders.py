@@ -1,0 +1,179 @@
+"""Data for the worker tests: people, customers, products, orders, and what to check."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from order_flow.bootstrap import App
+from order_flow.engine.actors import Actor
+from order_flow.services.catalogue import step_catalogue
+from order_flow.store.catalog import Product
+from order_flow.store.customers import Customer
+from order_flow.store.invoices import Invoice
+from order_flow.store.orders import Order
+from order_flow.store.tables import audit, instances
+from tests.integration.order_helpers import People, customer, order_body, people, product
+
+TAX_CODE = "1090101010000000000"
+#: The notification step lands with another issue; until then its body raises.
+NOTIFY_BUILT = not step_catalogue()["invoice.notify"].__qualname__.startswith("_not_built")
+#: PDF rendering lands with the same issue (services/pdf.py).
+PDF_BUILT = importlib.util.find_spec("order_flow.services.pdf") is not None
+#: Where an invoice's flow ends when nobody intervenes.
+INVOICE_FINAL = "sent" if NOTIFY_BUILT else "issued"
+
+_po = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class World:
+    people: People
+    customers: list[Customer]
+    products: list[Product]
+
+
+def world(app: App, customers: int = 10, products: int = 4, tax_code: str = TAX_CODE) -> World:
+    """Users, customers with e-mail addresses, and products with plenty of stock."""
+    crew = people(app)
+    buyers = [
+        customer(app, crew.alice, email=f"buyer{i}@example.com", credit_limit="100000000")
+        for i in range(customers)
+    ]
+    goods = [
+        product(app, crew.alice, price="100", on_hand="100000", tax_code=tax_code)
+        for _ in range(products)
+    ]
+    return World(crew, buyers, goods)
+
+
+def place_orders(app: App, w: World, n: int, submit: bool = True) -> list[int]:
+    """``n`` orders of one or two lines, each with its own PO (no duplicate holds);
+    every fifth is urgent. Submitted unless ``submit`` is false."""
+    ids = []
+    for i in range(n):
+        buyer = w.customers[i % len(w.customers)]
+        first = w.products[i % len(w.products)]
+        lines = [(first.id, str(1 + i % 3))]
+        if i % 2:
+            lines.append((w.products[(i + 1) % len(w.products)].id, "2"))
+        body = order_body(
+            buyer.id,
+            *lines,
+            customer_po=f"PO-{next(_po)}-{uuid.uuid4().hex[:6]}",
+            priority="urgent" if i % 5 == 0 else "normal",
+        )
+        order = app.orders.create(body, w.people.alice)
+        if submit:
+            app.orders.submit(order.id, w.people.alice)
+        ids.append(order.id)
+    return ids
+
+
+def submit_all(app: App, order_ids: list[int], actor: Actor) -> None:
+    for order_id in order_ids:
+        app.orders.submit(order_id, actor)
+
+
+# -- reading the outcome ---------------------------------------------------------------
+
+
+def order_states(app: App, order_ids: list[int]) -> dict[int, str]:
+    with app.engine.session_factory() as s:
+        rows = s.execute(
+            select(Order.id, instances.c.state)
+            .join(instances, instances.c.id == Order.instance_id)
+            .where(Order.id.in_(order_ids))
+        ).all()
+    return {int(i): str(st) for i, st in rows}
+
+
+def invoice_states(app: App, order_ids: list[int]) -> dict[int, str]:
+    """Blue invoice id -> its lifecycle state, for the given orders."""
+    with app.engine.session_factory() as s:
+        rows = s.execute(
+            select(Invoice.id, instances.c.state)
+            .join(instances, instances.c.id == Invoice.instance_id)
+            .where(Invoice.order_id.in_(order_ids), Invoice.kind == "blue")
+        ).all()
+    return {int(i): str(st) for i, st in rows}
+
+
+def all_done(app: App, order_ids: list[int]) -> bool:
+    """Every order approved and billed in full, every invoice at the end of its flow."""
+    orders = order_states(app, order_ids)
+    if len(orders) != len(order_ids) or set(orders.values()) != {"approved"}:
+        return False
+    with app.engine.session_factory() as s:
+        with_invoice = s.scalar(
+            select(func.count(func.distinct(Invoice.order_id))).where(
+                Invoice.order_id.in_(order_ids), Invoice.kind == "blue"
+            )
+        )
+    if with_invoice != len(order_ids):
+        return False
+    return set(invoice_states(app, order_ids).values()) == {INVOICE_FINAL}
+
+
+def invoices(app: App, order_ids: list[int]) -> list[Invoice]:
+    with app.engine.session_factory() as s:
+        return list(
+            s.scalars(
+                select(Invoice)
+                .where(Invoice.order_id.in_(order_ids), Invoice.kind == "blue")
+                .order_by(Invoice.id)
+            )
+        )
+
+
+def order_totals(app: App, order_ids: list[int]) -> dict[int, Decimal]:
+    with app.engine.session_factory() as s:
+        rows = s.execute(select(Order.id, Order.total_gross).where(Order.id.in_(order_ids)))
+        return {int(i): Decimal(g) for i, g in rows}
+
+
+def transitions(app: App, trigger: str) -> int:
+    """How many times ``trigger`` fired, on any instance."""
+    with app.engine.session_factory() as s:
+        return int(
+            s.scalar(
+                select(func.count()).where(audit.c.kind == "transition", audit.c.trigger == trigger)
+            )
+            or 0
+        )
+
+
+def assert_numbers_gapless(app: App, order_ids: list[int]) -> None:
+    """Exactly one number per blue invoice; per series the numbers are 1..N."""
+    by_series: dict[str, list[int]] = {}
+    for inv in invoices(app, order_ids):
+        assert inv.number is not None and inv.series, f"invoice {inv.id} has no number"
+        by_series.setdefault(inv.series, []).append(inv.number)
+    for series, numbers in by_series.items():
+        assert sorted(numbers) == list(range(1, len(numbers) + 1)), f"gaps in {series}"
+
+
+def assert_billed_once(app: App, order_ids: list[int]) -> None:
+    """The invoices of each order add up to the order to the fen: nothing billed twice."""
+    billed: dict[int, Decimal] = {}
+    for inv in invoices(app, order_ids):
+        billed[inv.order_id] = billed.get(inv.order_id, Decimal("0")) + inv.total_gross
+    assert billed == order_totals(app, order_ids)
+
+
+def pdf_file(app: App, inv: Invoice) -> Path:
+    assert inv.pdf_path, f"invoice {inv.id} has no PDF"
+    path = Path(inv.pdf_path)
+    return path if path.is_absolute() else app.settings.data_dir / path
+
+
+def pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
