@@ -136,3 +136,16 @@ def test_why_names_the_open_task_the_pending_job_and_the_failing_guards(app: App
     override = next(m for m in held.moves if m.trigger == "override")
     assert override.failing_guards == ("reason_given",)
     assert "override needs reason_given" in held.summary()
+
+
+def test_firing_with_a_job_of_another_instance_is_refused_and_changes_nothing(app: App) -> None:
+    first, second = start_order(app), start_order(app, "zoe")
+    clerk = add_user(app, "bob")
+    job_of_first = app.engine.fire(first, "submit", clerk).job_ids[0]
+    app.engine.fire(second, "submit", clerk)
+    with app.engine.session_factory() as s:
+        before = snapshot(s)
+    with pytest.raises(ConflictError, match="not an open job"):
+        app.engine.fire(second, "hold", SYSTEM, job_id=job_of_first)
+    with app.engine.session_factory() as s:
+        assert snapshot(s) == before

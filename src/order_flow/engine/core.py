@@ -307,9 +307,17 @@ class Engine:
     ) -> None:
         """Close what the old state opened: its tasks and its unfinished jobs."""
         if job_id is not None:
-            s.execute(
-                update(outbox).where(outbox.c.id == job_id).values(status="done", finished_at=now)
+            closed = s.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id == job_id,
+                    outbox.c.instance_id == instance_id,
+                    outbox.c.status.in_(("pending", "published")),
+                )
+                .values(status="done", finished_at=now)
             )
+            if rowcount(closed) != 1:
+                raise ConflictError(f"job {job_id} is not an open job of instance {instance_id}")
         if spec.task is not None or spec.step is not None:
             open_ids = select(tasks.c.id).where(
                 tasks.c.instance_id == instance_id, tasks.c.status == "open"
