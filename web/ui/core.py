@@ -47,9 +47,11 @@ from order_flow.errors import (
 )
 from order_flow.store.models import User
 from web import of_app
+from web.ui.labels import LABELS
 
 #: The UI languages; the first is the default. Message ids are English, so "en"
-#: needs no catalog and zh_CN is web/translations/zh_CN/LC_MESSAGES/messages.po.
+#: needs no catalog; zh_CN reads web/translations/zh/LC_MESSAGES/messages.mo (Babel
+#: names the locale zh_Hans_CN, and gettext falls back from that to "zh").
 LOCALES = ("zh_CN", "en")
 PRIORITIES = ("urgent", "high", "normal", "low")
 #: Less than this left on the SLA clock turns the countdown amber.
@@ -157,9 +159,15 @@ def select_locale() -> str:
     return LOCALES[0]
 
 
+def ui_locale() -> str:
+    """The UI language, zh_CN or en (Babel spells the first zh_Hans_CN)."""
+    locale = get_locale()
+    return "en" if locale is not None and locale.language == "en" else "zh_CN"
+
+
 def lang_short() -> str:
-    """ "zh" or "en": the key of workflow labels."""
-    return "en" if str(get_locale()) == "en" else "zh"
+    """The key of workflow labels, zh or en."""
+    return "en" if ui_locale() == "en" else "zh"
 
 
 @bp.post("/lang")
@@ -231,16 +239,6 @@ def priority_name(rank: int | str | None) -> str:
     return PRIORITIES[rank] if rank is not None and 0 <= rank < len(PRIORITIES) else "normal"
 
 
-def priority_label(name: str) -> str:
-    labels = {"urgent": _("Urgent"), "high": _("High"), "normal": _("Normal"), "low": _("Low")}
-    return labels.get(name, name)
-
-
-def role_label(role: str) -> str:
-    labels = {"clerk": _("Clerk"), "supervisor": _("Supervisor"), "admin": _("Admin")}
-    return labels.get(role, role)
-
-
 def nav_endpoints() -> frozenset[str]:
     """Endpoints that exist, so the nav can link to blueprints built in parallel."""
     return frozenset(current_app.view_functions)
@@ -255,16 +253,15 @@ def _template_globals() -> dict[str, Any]:
     return {
         "csrf_token": generate_csrf,
         "csp_nonce": lambda: g.get("csp_nonce", ""),
-        "current_locale": lambda: str(get_locale()),
+        "current_locale": ui_locale,
         "LOCALES": LOCALES,
         "PRIORITIES": PRIORITIES,
         "sla_state": sla_state,
         "age": age,
         "priority_name": priority_name,
-        "priority_label": priority_label,
         "translate": translate,
-        "role_label": role_label,
         "nav_endpoints": nav_endpoints,
+        **LABELS,
     }
 
 
