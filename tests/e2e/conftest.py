@@ -326,8 +326,10 @@ def make_stack(tmp_path: Path, smtp_sink: Any) -> Iterator[StackFactory]:
 
 
 @pytest.fixture
-def stack(make_stack: StackFactory, pg_database: str, key_prefix: str, redis_url: str) -> Stack:
-    """PostgreSQL + the shared Redis under a private key prefix; no process started yet."""
+def stack(pg_database: str, key_prefix: str, redis_url: str, make_stack: StackFactory) -> Stack:
+    """PostgreSQL + the shared Redis under a private key prefix; no process started yet.
+
+    make_stack comes last so that its processes stop before the database is dropped."""
     return make_stack(pg_database, redis_url, key_prefix)
 
 

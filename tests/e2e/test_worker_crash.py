@@ -1,0 +1,148 @@
+"""Crashes: worker processes SIGKILLed in the middle of invoice generation."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from order_flow.store.tables import outbox
+from tests.e2e.builders import (
+    NOTIFY_BUILT,
+    all_done,
+    assert_billed_once,
+    assert_numbers_gapless,
+    invoices,
+    transitions,
+    world,
+)
+from tests.e2e.conftest import Proc, Stack, wait_until
+from tests.integration.order_helpers import order_body
+
+ORDERS = 100
+FLOW_TIMEOUT_S = 120.0
+#: The relay's REPUBLISH_AFTER in the test where a whole worker dies (10 min in production).
+REPUBLISH_AFTER_S = 15.0
+
+
+def _issue_in_progress(stack: Stack) -> bool:
+    """An ``invoice.issue`` job has started (its attempt is counted) and not finished."""
+    with stack.app.engine.session_factory() as s:
+        return bool(
+            s.scalar(
+                select(func.count()).where(
+                    outbox.c.step == "invoice.issue",
+                    outbox.c.status.in_(("pending", "published")),
+                    outbox.c.attempts >= 1,
+                )
+            )
+        )
+
+
+def _issue_reruns(stack: Stack) -> int:
+    """``invoice.issue`` jobs that were started more than once."""
+    with stack.app.engine.session_factory() as s:
+        return int(
+            s.scalar(
+                select(func.count()).where(outbox.c.step == "invoice.issue", outbox.c.attempts >= 2)
+            )
+            or 0
+        )
+
+
+def _submit_and_kill(stack: Stack, w: Any, kill: Any, rng: random.Random) -> list[int]:
+    """Submit ORDERS orders; once a random number of them are in, kill at the first
+    moment an invoice.issue job is running."""
+    crew = w.people
+    drafts = []
+    for i in range(ORDERS):
+        body = order_body(
+            w.customers[i % len(w.customers)].id,
+            (w.products[i % len(w.products)].id, "1"),
+            customer_po=f"CRASH-{i}",
+        )
+        drafts.append(stack.app.orders.create(body, crew.alice).id)
+    kill_after = rng.randint(ORDERS // 4, ORDERS // 2)
+    killed = False
+    for n, order_id in enumerate(drafts, start=1):
+        stack.app.orders.submit(order_id, crew.alice)
+        if n >= kill_after and not killed and _issue_in_progress(stack):
+            kill()
+            killed = True
+    if not killed:
+        wait_until(lambda: _issue_in_progress(stack), 60, "an invoice.issue job to run", 0.01)
+        kill()
+    return drafts
+
+
+def _kill_pool(worker: Proc) -> None:
+    for pid in worker.children():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _assert_everything_once(stack: Stack, ids: list[int], smtp_sink: Any) -> None:
+    stack.wait_for(lambda: all_done(stack.app, ids), FLOW_TIMEOUT_S, f"{len(ids)} orders")
+    issued = invoices(stack.app, ids)
+    assert len(issued) == len({(i.order_id, i.part) for i in issued})
+    assert_billed_once(stack.app, ids)
+    assert_numbers_gapless(stack.app, ids)
+    assert transitions(stack.app, "issue") == len(issued)
+    if NOTIFY_BUILT:
+        stack.wait_for(lambda: len(smtp_sink.received) >= len(issued), 30, "the e-mails")
+        assert len(smtp_sink.received) == len(issued), "one e-mail per invoice"
+
+
+def test_pool_processes_killed_mid_invoice_lose_nothing_and_number_once(
+    stack: Stack, smtp_sink: Any
+) -> None:
+    """acks_late + reject_on_worker_lost: the parent requeues the message of the
+    killed child at once; no relay timeout is involved (REPUBLISH_AFTER stays 10 min)."""
+    rng = random.Random()
+    w = world(stack.app)
+    worker = stack.start_worker("w1")
+    stack.start_relay()
+
+    def kill() -> None:
+        # Kill again until a child really died inside a task (not between tasks).
+        for _ in range(5):
+            _kill_pool(worker)
+            lost = (
+                wait_until(
+                    lambda: "WorkerLostError" in worker.output() or _issue_reruns(stack),
+                    3,
+                    "the worker to notice",
+                )
+                if _issue_in_progress(stack)
+                else False
+            )
+            if lost:
+                return
+            wait_until(lambda: _issue_in_progress(stack), 30, "an invoice.issue job", 0.01)
+
+    ids = _submit_and_kill(stack, w, kill, rng)
+    _assert_everything_once(stack, ids, smtp_sink)
+    assert worker.alive(), "the worker's parent survives its children"
+    assert "WorkerLostError" in worker.output()
+
+
+def test_a_worker_killed_outright_is_replaced_and_its_jobs_are_republished(
+    stack: Stack, smtp_sink: Any
+) -> None:
+    """The whole worker (parent and pool) dies: its prefetched, unacked messages wait in
+    Redis for the visibility timeout (1 h); the relay re-publishes the jobs after
+    REPUBLISH_AFTER, and a new worker runs them."""
+    rng = random.Random()
+    w = world(stack.app)
+    first = stack.start_worker("w1")
+    stack.start_relay(republish_after_s=REPUBLISH_AFTER_S)
+
+    ids = _submit_and_kill(stack, w, first.kill, rng)
+    assert not first.alive()
+    stack.start_worker("w2")
+    _assert_everything_once(stack, ids, smtp_sink)
