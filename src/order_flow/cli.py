@@ -506,19 +506,40 @@ def incidents_resolve(task_id: int, comment: str) -> None:
 
 
 @main.command("up")
+@click.option("--port", type=int, default=8000, show_default=True, help="Web port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Web address.")
+@click.option("--concurrency", type=int, default=2, show_default=True, help="Worker threads.")
+@click.option("--no-demo", is_flag=True, help="Do not load the demo data.")
 @click.pass_context
-def up_cmd(ctx: click.Context) -> None:
-    """Run the system on this machine (today: migrate, validate and deploy).
+def up_cmd(ctx: click.Context, port: int, host: str, concurrency: int, no_demo: bool) -> None:
+    """Run everything on this machine: web, worker, beat and relay (Ctrl-C stops all).
 
-    The web inbox and the Celery worker and scheduler join this command as they
-    are built; until then it prepares the database and the workflow versions.
+    Migrates, deploys the workflows, loads the demo data once, prints the URL and the
+    demo users, then supervises the processes until Ctrl-C.
     """
+    from order_flow.runner import Runner, embedded_specs
+    from order_flow.services.demo import demo_users, load_demo
+
     ctx.invoke(workflows_check, paths=())
     ctx.invoke(init_cmd)
-    console.print(
-        "order_flow is set up. The web inbox and the workers are not built yet; "
-        "see README.md for what runs today."
-    )
+    with _app() as app:
+        settings = app.settings
+        if not no_demo:
+            result = load_demo(app)
+            if result.loaded:
+                counts = ", ".join(f"{s} {len(n)}" for s, n in sorted(result.orders.items()))
+                console.print(f"demo data loaded: orders {counts}")
+            existing = {u.username for u in app.users.list()}
+            table = Table("user", "role", "password (demo)")
+            for username, role, password in demo_users():
+                if username in existing:
+                    table.add_row(username, role, password)
+            console.print(table)
+    url = f"http://{host}:{port}/"
+    console.print(f"order_flow runs at [bold]{url}[/bold] (Ctrl-C stops everything)")
+    code = Runner(embedded_specs(settings, host, port, concurrency)).run()
+    console.print("stopped")
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
