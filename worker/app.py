@@ -23,6 +23,8 @@ TIMERS_EVERY_S = 60.0
 
 
 def transport_options(settings: Settings) -> dict[str, object]:
+    if not settings.broker_url.startswith(("redis://", "rediss://")):
+        return {}  # kombu's SQLAlchemy transport passes these to create_engine(): TypeError
     options: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT_S}
     if settings.broker_key_prefix:
         options["global_keyprefix"] = settings.broker_key_prefix
