@@ -208,17 +208,23 @@ class Stack:
 
 
 def build_env(database_url: str, broker_url: str, prefix: str, data_dir: Path) -> dict[str, str]:
+    """The processes' environment; an empty URL leaves the embedded default (SQLite files
+    in the data folder)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_FLOW_")}
     env.update(
-        ORDER_FLOW_DATABASE_URL=database_url,
-        ORDER_FLOW_BROKER_URL=broker_url,
-        ORDER_FLOW_BROKER_KEY_PREFIX=prefix,
         ORDER_FLOW_DATA_DIR=str(data_dir),
         ORDER_FLOW_WORKFLOWS_DIR=str(WORKFLOWS),
         # Orders not made from a template would all wait for double review.
         ORDER_FLOW_DOUBLE_REVIEW_WITHOUT_TEMPLATE="false",
         PYTHONUNBUFFERED="1",
     )
+    for name, value in (
+        ("ORDER_FLOW_DATABASE_URL", database_url),
+        ("ORDER_FLOW_BROKER_URL", broker_url),
+        ("ORDER_FLOW_BROKER_KEY_PREFIX", prefix),
+    ):
+        if value:
+            env[name] = value
     return env
 
 
@@ -300,7 +306,7 @@ def make_stack(tmp_path: Path, smtp_sink: Any) -> Iterator[StackFactory]:
     """Build stacks; every process they start is stopped at teardown."""
     made: list[Stack] = []
 
-    def make(database_url: str, broker_url: str, prefix: str = "") -> Stack:
+    def make(database_url: str = "", broker_url: str = "", prefix: str = "") -> Stack:
         data_dir = tmp_path / f"data{len(made)}"
         data_dir.mkdir()
         env = build_env(database_url, broker_url, prefix, data_dir)
@@ -309,6 +315,7 @@ def make_stack(tmp_path: Path, smtp_sink: Any) -> Iterator[StackFactory]:
         celery = create_celery(settings)
         celery.set_current()  # CeleryPublisher sends through the current app
         app = bootstrap(settings, publisher=CeleryPublisher())
+        migrate.upgrade(app.db)  # a no-op on an already migrated database
         deploy_files(app.engine, [WORKFLOWS])
         stack = Stack(env, settings, app, celery, tmp_path)
         made.append(stack)
