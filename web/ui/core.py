@@ -351,7 +351,7 @@ def init_app(app: Flask) -> None:
         csrf.exempt(api)
     app.before_request(_new_nonce)
     app.after_request(_security_headers)
-    app.context_processor(_template_globals)
+    app.jinja_env.globals.update(_template_globals())  # globals reach imported macros too
     app.add_template_filter(money, "money")
     app.add_template_filter(local_time, "localtime")
     app.register_error_handler(CSRFError, _handle_csrf)

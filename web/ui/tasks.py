@@ -146,7 +146,8 @@ def show(task_id: int) -> tuple[str, int]:
                     .limit(50)
                 )
             )
-        assignee = app.users.by_id(task.assignee_id) if task.assignee_id else None
+    # Outside the block: SQLite allows one open transaction per file.
+    assignee = app.users.by_id(task.assignee_id) if task.assignee_id else None
     report: WhyReport = why(app.engine, ref.instance_id, actor, lang_short())
     return render(
         "task.html",
