@@ -72,6 +72,19 @@ class Settings:
     seller_address_phone: str = "福州市鼓楼区示例路1号 0591-88880000"
     seller_bank_account: str = "中国工商银行福州分行 1402020000000000000"
 
+    # -- invoice PDFs and customer mail ---------------------------------------------
+    #: Outgoing mail server: smtp://[user:pass@]host[:port], smtp+starttls://... or
+    #: smtps://...; empty means no server: messages are written as .eml files to
+    #: data_dir/outbox-mail (quick start).
+    smtp_url: str = ""
+    #: The From address of customer notifications.
+    mail_from: str = "order-flow <noreply@example.com>"
+    #: A TrueType/OpenType CJK font (.ttf/.ttc, first face) for invoice PDFs; empty
+    #: means WenQuanYi Zen Hei when installed, else reportlab's built-in STSong-Light.
+    pdf_font: str = ""
+    #: Folder for issued invoice PDFs (<series>/<number>.pdf); empty means data_dir/invoices.
+    pdf_dir: str = ""
+
     def __post_init__(self) -> None:
         if not self.database_url:
             url = f"sqlite:///{self.data_dir / 'order_flow.db'}"

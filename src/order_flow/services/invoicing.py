@@ -33,6 +33,7 @@ from order_flow.engine.registry import Guard, GuardContext, Step
 from order_flow.engine.steps import StepContext
 from order_flow.engine.uow import UnitOfWork
 from order_flow.errors import NotFoundError, TransitionNotAllowedError, ValidationError
+from order_flow.services import pdf
 from order_flow.store.base import MONEY
 from order_flow.store.catalog import Product
 from order_flow.store.customers import Customer
@@ -706,6 +707,7 @@ def issue_step(ctx: StepContext) -> None:
     invoice.due_date = today + timedelta(days=customer.payment_days)
     invoice.problem = None
     s.flush()
+    pdf.store_invoice_pdf(s, invoice, ctx.app)  # same transaction: a rollback undoes both
     ctx.fire("issue", context_update={"number": invoice.display_number})
 
 
