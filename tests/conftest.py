@@ -22,6 +22,11 @@ from order_flow.engine.versions import deploy_files
 from order_flow.store.db import make_engine
 from order_flow.store.schema import Base
 
+#: Cheap password hashing for the tests (the default scrypt costs ~100 ms per hash);
+#: set in the environment too, so the subprocesses the tests start use it.
+FAST_PASSWORD_HASH = "scrypt:1024:8:1"
+os.environ.setdefault("ORDER_FLOW_PASSWORD_HASH", FAST_PASSWORD_HASH)
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
 REQUIRE_SERVICES = os.environ.get("ORDER_FLOW_REQUIRE_SERVICES") == "1"
@@ -85,7 +90,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=db_url, data_dir=tmp_path, workflows_dir=WORKFLOWS)
+    return Settings(
+        database_url=db_url,
+        data_dir=tmp_path,
+        workflows_dir=WORKFLOWS,
+        password_hash=FAST_PASSWORD_HASH,
+    )
 
 
 @pytest.fixture

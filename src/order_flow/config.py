@@ -36,6 +36,10 @@ class Settings:
     #: Echo SQL statements (debugging only).
     sql_echo: bool = False
 
+    #: werkzeug password hash method: "scrypt" (n=2^15) by default; the tests use cheaper
+    #: parameters ("scrypt:1024:8:1") to save time. Never lower it in production.
+    password_hash: str = "scrypt"
+
     # -- the SLA clock -------------------------------------------------------------
     #: Business hours, "HH:MM-HH:MM" periods separated by commas.
     business_hours: str = "09:00-12:00,13:00-18:00"

@@ -494,6 +494,8 @@ class InvoiceService:
         red.series = f"{today.year}-{red.invoice_type}"
         red.number = take_number(s, red.series)
         s.add(red)
+        s.flush()
+        pdf.store_invoice_pdf(s, red, self.app)  # numbered now, so its PDF is kept like blue's
         return red
 
     # -- payments --------------------------------------------------------------------

@@ -23,9 +23,6 @@ ROLES = ("clerk", "supervisor", "admin")
 GROUPS = ("sales", "warehouse", "finance", "production", "logistics")
 MIN_PASSWORD = 8
 _USERNAME = re.compile(r"[a-z0-9_.-]{2,64}")
-#: A fixed hash to compare against when the user does not exist, so a login takes the
-#: same time and says the same thing either way.
-_DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
 
 
 def token_digest(token: str) -> str:
@@ -39,6 +36,10 @@ def actor_of(user: User, acting_for: str | None = None) -> Actor:
 class UserService:
     def __init__(self, app: App) -> None:
         self.app = app
+        self.method = app.settings.password_hash
+        # Compared against when the user does not exist, so a login takes the same
+        # time and says the same thing either way.
+        self._dummy_hash = generate_password_hash("not-a-real-password", method=self.method)
 
     def _check(
         self, username: str, role: str, groups: Iterable[str], password: str | None
@@ -75,7 +76,7 @@ class UserService:
                 role=role,
                 display_name=display_name or username,
                 locale=locale,
-                password_hash=generate_password_hash(password, method="scrypt")
+                password_hash=generate_password_hash(password, method=self.method)
                 if password
                 else None,
             )
@@ -103,7 +104,7 @@ class UserService:
             raise ValidationError({"password": f"at least {MIN_PASSWORD} characters"})
         with self.app.engine.session_factory.begin() as s:
             user = self._locked(s, username)
-            user.password_hash = generate_password_hash(password, method="scrypt")
+            user.password_hash = generate_password_hash(password, method=self.method)
             user.session_epoch += 1
 
     def set_role(self, username: str, role: str, groups: Iterable[str] | None = None) -> None:
@@ -141,7 +142,7 @@ class UserService:
         with self.app.engine.session_factory() as s:
             user = s.scalars(select(User).where(User.username == username)).first()
             if user is None or not user.active or not user.password_hash:
-                check_password_hash(_DUMMY_HASH, password or "")
+                check_password_hash(self._dummy_hash, password or "")
                 return None
             return user if check_password_hash(user.password_hash, password or "") else None
 
