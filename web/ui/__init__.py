@@ -18,6 +18,7 @@ MODULES = (
     "web.ui.orders",
     "web.ui.supervisor",
     "web.ui.ops",
+    "web.ui.reports",
 )
 
 
