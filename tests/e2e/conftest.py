@@ -236,13 +236,13 @@ def smtp_sink() -> Iterator[Any]:
 
     received: list[Any] = []
 
-    class Keep(Message):  # type: ignore[misc]
+    class Keep(Message):
         def handle_message(self, message: Any) -> None:
             received.append(message)
 
     controller = Controller(Keep(), hostname="127.0.0.1", port=free_port())
     controller.start()
-    controller.received = received
+    controller.received = received  # type: ignore[attr-defined]
     try:
         yield controller
     finally:

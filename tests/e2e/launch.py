@@ -37,7 +37,7 @@ def apply_overrides() -> None:
             options.update(unacked_restore_interval=every, unacked_restore_throttle=1)
             return options
 
-        worker_app.transport_options = transport_options  # type: ignore[assignment]
+        worker_app.transport_options = transport_options
     if os.environ.get(REPUBLISH_AFTER):
         outbox.REPUBLISH_AFTER = timedelta(seconds=float(os.environ[REPUBLISH_AFTER]))
 

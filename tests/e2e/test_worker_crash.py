@@ -23,7 +23,7 @@ from tests.e2e.conftest import Proc, Stack, wait_until
 from tests.integration.order_helpers import order_body
 
 ORDERS = 100
-FLOW_TIMEOUT_S = 120.0
+FLOW_TIMEOUT_S = 180.0
 #: The relay's REPUBLISH_AFTER in the test where a whole worker dies (10 min in production).
 REPUBLISH_AFTER_S = 15.0
 

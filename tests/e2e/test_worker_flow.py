@@ -26,8 +26,8 @@ from tests.e2e.conftest import Stack
 
 #: Orders in the end-to-end run (ORDER_FLOW_E2E_ORDERS overrides it for a quick try).
 ORDERS = int(os.environ.get("ORDER_FLOW_E2E_ORDERS", "200"))
-#: Generous: on a 2-core machine 200 orders take well under a minute.
-FLOW_TIMEOUT_S = 150.0
+#: 200 orders take ~50 s on an idle 2-core machine, ~130 s when it is busy.
+FLOW_TIMEOUT_S = 240.0
 
 
 def test_submitted_orders_reach_their_final_state_on_real_workers(

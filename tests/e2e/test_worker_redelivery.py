@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 
 from order_flow.store.invoices import InvoiceCounter
 from order_flow.store.tables import outbox
@@ -47,7 +47,7 @@ def test_a_step_outlasting_the_visibility_timeout_numbers_its_invoice_once(stack
     tz = ZoneInfo(stack.settings.timezone)
     series = f"{datetime.now(tz).year}-{w.customers[0].invoice_type}"
     with stack.app.engine.session_factory() as s:
-        s.execute(insert(InvoiceCounter.__table__).values(series=series, next_number=1))
+        s.add(InvoiceCounter(series=series, next_number=1))
         s.commit()
 
     # Hold the counter row: invoice.issue blocks inside take_number, past the timeout.
