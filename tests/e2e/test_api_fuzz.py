@@ -80,6 +80,6 @@ def test_every_operation_answers_within_its_schema_under_fuzzing(app: App, api: 
 
             try:
                 run()
-            except Exception as exc:  # noqa: BLE001 - collect all, report together
+            except (Exception, BaseExceptionGroup) as exc:  # collect all, report together
                 failures.append(f"{operation.label} [{mode.value}]: {exc}")
     assert not failures, "\n\n".join(failures)
