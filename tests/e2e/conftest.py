@@ -66,6 +66,15 @@ def free_port() -> int:
 # -- processes -------------------------------------------------------------------------
 
 
+def _die_with_parent() -> None:
+    """SIGTERM the child when pytest dies without its teardown (killed by a timeout)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @dataclass
 class Proc:
     name: str
@@ -130,6 +139,7 @@ class Stack:
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: killpg reaches the pool too
+            preexec_fn=_die_with_parent,
         )
         handle.close()
         proc = Proc(name, popen, log)
