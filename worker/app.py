@@ -15,8 +15,6 @@ from order_flow.config import Settings
 
 QUEUES = ("urgent", "default", "pdf", "email")
 
-#: Longer than any step can take; an unacknowledged message is redelivered after it.
-VISIBILITY_TIMEOUT_S = 3600
 #: How often beat runs the relay and the timer scan.
 RELAY_EVERY_S = 5.0
 TIMERS_EVERY_S = 60.0
@@ -25,7 +23,12 @@ TIMERS_EVERY_S = 60.0
 def transport_options(settings: Settings) -> dict[str, object]:
     if not settings.broker_url.startswith(("redis://", "rediss://")):
         return {}  # kombu's SQLAlchemy transport passes these to create_engine(): TypeError
-    options: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+    options: dict[str, object] = {"visibility_timeout": settings.broker_visibility_timeout_s}
+    if settings.broker_restore_every_s:
+        # kombu sweeps unacknowledged messages every interval x throttle seconds.
+        options.update(
+            unacked_restore_interval=settings.broker_restore_every_s, unacked_restore_throttle=1
+        )
     if settings.broker_key_prefix:
         options["global_keyprefix"] = settings.broker_key_prefix
     return options

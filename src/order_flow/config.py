@@ -31,6 +31,17 @@ class Settings:
     broker_url: str = ""
     #: Prefix of every broker key on Redis (lets several systems or test runs share one).
     broker_key_prefix: str = ""
+    #: Seconds before Redis hands an unacknowledged message to another worker; longer
+    #: than any step can take.
+    broker_visibility_timeout_s: int = 3600
+    #: How often (seconds) workers sweep unacknowledged messages back to the queue;
+    #: 0 keeps kombu's default.
+    broker_restore_every_s: int = 0
+    #: A job published this long ago (seconds) and still unfinished is published again
+    #: by the relay (its message was lost: a worker killed outright, a flushed broker).
+    outbox_republish_after_s: int = 600
+    #: Attempts before a failing step becomes an incident.
+    job_max_attempts: int = 5
     #: Folder with the workflow definition files.
     workflows_dir: Path = field(default_factory=lambda: Path.cwd() / "workflows")
     #: Echo SQL statements (debugging only).
@@ -60,6 +71,12 @@ class Settings:
     max_line_qty: Decimal = Decimal("9999999")
     #: Largest unit price.
     max_unit_price: Decimal = Decimal("99999999")
+    #: An approved order short of stock re-runs its reservation after this many
+    #: minutes, until every line is reserved (backorder); what arrives is invoiced.
+    backorder_retry_minutes: int = 30
+    #: Mail customers when an order is confirmed or put on hold, and when an invoice
+    #: falls overdue (each logged in the communication log, sent once per event).
+    order_notifications: bool = True
 
     # -- invoices --------------------------------------------------------------------
     #: Per-invoice ceiling of the amount before tax (开票限额).

@@ -179,7 +179,7 @@ class Stack:
             return self.spawn("relay", [str(BIN / "order-flow"), *args])
         argv = [sys.executable, "-m", "tests.e2e.launch", "order-flow", *args]
         return self.spawn(
-            "relay", argv, {"ORDER_FLOW_TEST_REPUBLISH_AFTER": str(republish_after_s)}
+            "relay", argv, {"ORDER_FLOW_OUTBOX_REPUBLISH_AFTER_S": str(int(republish_after_s))}
         )
 
     def stop_all(self) -> None:

@@ -2,7 +2,7 @@
 
 Retries are timers in the database, not Celery countdowns: a failed job goes back
 to ``pending`` with ``available_at`` in the future, and the relay publishes it
-again when it is due. After ``max_attempts``, or at once for bad data, the job
+again when it is due. After ``settings.job_max_attempts``, or at once for bad data, the job
 becomes ``failed`` and an incident task appears in the problem queue.
 """
 
@@ -28,14 +28,9 @@ from order_flow.store.tables import candidates, outbox, rowcount, tasks
 if TYPE_CHECKING:
     from order_flow.bootstrap import App
 
-#: Attempts before a job becomes an incident.
-MAX_ATTEMPTS = 5
 #: First retry delay; doubles per attempt, with +/-25 % jitter, capped.
 BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_CAP = timedelta(minutes=5)
-#: A job published this long ago and still not finished was lost (worker crash,
-#: broker flush): the relay publishes it again. Longer than any step should take.
-REPUBLISH_AFTER = timedelta(minutes=10)
 #: Groups that see the incidents of each workflow.
 INCIDENT_GROUPS = {"order": ("sales",), "invoice": ("finance",)}
 
@@ -50,6 +45,11 @@ def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
     return base * jitter
 
 
+def republish_after(app: App) -> timedelta:
+    """A published job older than this is taken as lost (settings.outbox_republish_after_s)."""
+    return timedelta(seconds=app.settings.outbox_republish_after_s)
+
+
 def relay_once(app: App, publisher: Publisher, limit: int = 500) -> int:
     """Publish due pending jobs and re-publish lost ones; returns how many were sent.
 
@@ -58,7 +58,7 @@ def relay_once(app: App, publisher: Publisher, limit: int = 500) -> int:
     """
     engine = app.engine
     now = engine.clock()
-    lost_before = now - REPUBLISH_AFTER
+    lost_before = now - republish_after(app)
     with engine.uow() as uow:
         s = uow.session
         due = (outbox.c.status == "pending") & (outbox.c.available_at <= now)
@@ -100,7 +100,7 @@ class FailureOutcome:
 
 
 def handle_failure(
-    app: App, job_id: int, exc: BaseException, max_attempts: int = MAX_ATTEMPTS
+    app: App, job_id: int, exc: BaseException, max_attempts: int | None = None
 ) -> FailureOutcome:
     """After a failed attempt: schedule a retry, or open an incident."""
     engine = app.engine
@@ -114,7 +114,8 @@ def handle_failure(
         history = list((job.payload or {}).get("errors", []))[-9:]
         history.append({"attempt": job.attempts, "at": now.isoformat(), "error": error})
         payload = {**(job.payload or {}), "errors": history}
-        if isinstance(exc, StepDataError) or job.attempts >= max_attempts:
+        limit = app.settings.job_max_attempts if max_attempts is None else max_attempts
+        if isinstance(exc, StepDataError) or job.attempts >= limit:
             s.execute(
                 update(outbox)
                 .where(outbox.c.id == job_id)

@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from order_flow.engine.actors import Actor
-from order_flow.engine.outbox import REPUBLISH_AFTER, retry_incident
+from order_flow.engine.outbox import republish_after, retry_incident
 from order_flow.engine.uow import UnitOfWork
 from order_flow.errors import (
     ConflictError,
@@ -535,7 +535,7 @@ class SupervisionService:
                 .limit(limit)
             ).all()
             lost = (outbox.c.status == "published") & (
-                outbox.c.published_at < now - REPUBLISH_AFTER
+                outbox.c.published_at < now - republish_after(self.app)
             )
             waiting = (outbox.c.status == "pending") & (
                 outbox.c.available_at < now - PENDING_STUCK_AFTER
