@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import redis
 from celery import Celery
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from order_flow.bootstrap import App, bootstrap
 from order_flow.config import Settings
@@ -32,7 +32,7 @@ from order_flow.engine.versions import deploy_files
 from order_flow.store import migrate
 from order_flow.store.db import make_engine
 from order_flow.store.tables import instances, outbox
-from tests.conftest import PG_ADMIN_URL, ROOT, WORKFLOWS, service_missing
+from tests.conftest import ROOT, WORKFLOWS, service_missing, throwaway_pg_database
 from worker.app import create_celery
 from worker.publisher import CeleryPublisher
 
@@ -288,24 +288,11 @@ def key_prefix(redis_url: str) -> Iterator[str]:
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, migrated with Alembic, then dropped."""
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"of_e2e_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure means no server for us
-        admin.dispose()
-        service_missing("PostgreSQL", exc)
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    try:
+    with throwaway_pg_database("of_e2e") as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 StackFactory = Callable[..., Stack]
