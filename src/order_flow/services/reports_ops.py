@@ -1,0 +1,322 @@
+"""Operations: throughput, cycle time, SLA breaches, hold reasons, backlog, first pass.
+
+Read from the engine's own records: audit transitions (``at``, ``actor``, from/to
+state), tasks (due, closed, outcome) and instance states. A customer or product filter
+keeps the instances of the matching orders and of their invoices.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, desc, exists, func, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from order_flow.domain.enums import HoldReason
+from order_flow.services.reports_base import (
+    Filters,
+    ReportResult,
+    audit,
+    cols,
+    dialect,
+    in_range,
+    instance_scope,
+    instances,
+    invoices,
+    order_scope,
+    orders,
+    sum_cells,
+    tasks,
+)
+from order_flow.services.reports_sql import dec, percentiles, ratio
+
+#: Instances in these states are done (or resting) and are not backlog.
+DONE_STATES = (
+    "completed",
+    "closed",
+    "cancelled",
+    "amended",
+    "issued",
+    "sent",
+    "partly_reversed",
+    "reversed",
+)
+#: Backlog age columns by time in the current state: (key, label, from hours, to hours).
+BACKLOG_AGES = (
+    ("lt_1d", "Under 1 day", 0, 24),
+    ("d1_3", "1-3 days", 24, 72),
+    ("d3_7", "3-7 days", 72, 168),
+    ("gt_7d", "Over 7 days", 168, None),
+)
+#: Cycle-time segments: (key, label).
+SEGMENTS = (
+    ("submitted_approved", "Submitted to approved"),
+    ("approved_invoiced", "Approved to invoiced"),
+    ("submitted_invoiced", "Submitted to invoiced"),
+)
+
+
+def throughput_by_step(session: Session, f: Filters) -> ReportResult:
+    """Transitions out of each state (workflow.state) in the range, by people and by system."""
+    human = audit.c.actor != "system"
+    stmt = (
+        select(
+            instances.c.workflow,
+            audit.c.from_state,
+            func.count(),
+            func.count(case((human, 1))),
+            func.count(audit.c.instance_id.distinct()),
+        )
+        .join_from(audit, instances, instances.c.id == audit.c.instance_id)
+        .where(audit.c.kind == "transition", *in_range(audit.c.at, f))
+        .where(*instance_scope(f, audit.c.instance_id))
+        .group_by(instances.c.workflow, audit.c.from_state)
+        .order_by(desc(func.count()), instances.c.workflow, audit.c.from_state)
+    )
+    rows = [
+        (f"{r[0]}.{r[1]}", int(r[2]), int(r[3]), int(r[2]) - int(r[3]), int(r[4]))
+        for r in session.execute(stmt)
+    ]
+    head = cols(
+        ("step", "Step", "text"),
+        ("transitions", "Transitions", "int"),
+        ("by_people", "By people", "int"),
+        ("by_system", "By the system", "int"),
+        ("instances", "Instances", "int"),
+    )
+    totals = ("Total", *(sum_cells(rows, i) for i in (1, 2, 3)), None)
+    return ReportResult("throughput-by-step", head, rows, totals)
+
+
+def throughput_by_clerk(session: Session, f: Filters) -> ReportResult:
+    """Per person (not the system): transitions fired and tasks completed in the range."""
+    kinds = ("transition", "complete")
+    stmt = (
+        select(
+            audit.c.actor,
+            func.count(case((audit.c.kind == "transition", 1))),
+            func.count(case((audit.c.kind == "complete", 1))),
+            func.count(audit.c.instance_id.distinct()),
+        )
+        .where(audit.c.kind.in_(kinds), audit.c.actor != "system", *in_range(audit.c.at, f))
+        .where(*instance_scope(f, audit.c.instance_id))
+        .group_by(audit.c.actor)
+        .order_by(desc(func.count()), audit.c.actor)
+    )
+    rows = [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in session.execute(stmt)]
+    head = cols(
+        ("clerk", "Clerk", "text"),
+        ("transitions", "Transitions", "int"),
+        ("tasks", "Tasks completed", "int"),
+        ("instances", "Instances", "int"),
+    )
+    totals = ("Total", sum_cells(rows, 1), sum_cells(rows, 2), None)
+    return ReportResult("throughput-by-clerk", head, rows, totals)
+
+
+def cycle_time(session: Session, f: Filters) -> ReportResult:
+    """Hours from first submission to approval to the first issued invoice, for orders
+    created in the range: count, median and p90 (percentile_cont)."""
+    d = dialect(session, f)
+    submitted = (
+        select(audit.c.instance_id, func.min(audit.c.at).label("at"))
+        .where(audit.c.kind == "transition", audit.c.to_state == "submitted")
+        .group_by(audit.c.instance_id)
+        .subquery()
+    )
+    invoiced = (
+        select(invoices.c.order_id, func.min(invoices.c.issued_at).label("at"))
+        .where(invoices.c.kind == "blue", invoices.c.issued_at.is_not(None))
+        .group_by(invoices.c.order_id)
+        .subquery()
+    )
+    base = (
+        select(
+            submitted.c.at.label("submitted"),
+            orders.c.approved_at.label("approved"),
+            invoiced.c.at.label("invoiced"),
+        )
+        .select_from(
+            orders.outerjoin(submitted, submitted.c.instance_id == orders.c.instance_id).outerjoin(
+                invoiced, invoiced.c.order_id == orders.c.id
+            )
+        )
+        .where(orders.c.approved_at.is_not(None), *in_range(orders.c.created_at, f))
+        .where(*order_scope(f, orders.c.id))
+        .subquery()
+    )
+    pairs = {
+        "submitted_approved": (base.c.submitted, base.c.approved),
+        "approved_invoiced": (base.c.approved, base.c.invoiced),
+        "submitted_invoiced": (base.c.submitted, base.c.invoiced),
+    }
+    values = union_all(
+        *(
+            select(literal(key).label("metric"), d.hours_between(a, b).label("x")).select_from(base)
+            for key, (a, b) in pairs.items()
+        )
+    ).subquery()
+    found = percentiles(session, d, values, (0.5, 0.9))
+    rows = []
+    for key, label in SEGMENTS:
+        n, (p50, p90) = found.get(key, (0, [None, None]))
+        rows.append((label, n, dec(p50), dec(p90)))
+    head = cols(
+        ("segment", "Segment", "text"),
+        ("orders", "Orders", "int"),
+        ("median_h", "Median (hours)", "hours"),
+        ("p90_h", "90th percentile (hours)", "hours"),
+    )
+    return ReportResult("cycle-time", head, rows, None)
+
+
+def sla_breach(session: Session, f: Filters) -> ReportResult:
+    """Human tasks completed in the range that had a due time: how many were late."""
+    late = tasks.c.closed_at > tasks.c.due_at
+    stmt = (
+        select(
+            instances.c.workflow,
+            tasks.c.state,
+            func.count(),
+            func.count(case((late, 1))),
+        )
+        .join_from(tasks, instances, instances.c.id == tasks.c.instance_id)
+        .where(
+            tasks.c.kind == "human",
+            tasks.c.status == "completed",
+            tasks.c.due_at.is_not(None),
+            *in_range(tasks.c.closed_at, f),
+        )
+        .where(*instance_scope(f, tasks.c.instance_id))
+        .group_by(instances.c.workflow, tasks.c.state)
+        .order_by(instances.c.workflow, tasks.c.state)
+    )
+    rows = [
+        (f"{r[0]}.{r[1]}", int(r[2]), int(r[3]), ratio(int(r[3]), int(r[2])))
+        for r in session.execute(stmt)
+    ]
+    closed, breached = sum_cells(rows, 1) or 0, sum_cells(rows, 2) or 0
+    head = cols(
+        ("step", "Step", "text"),
+        ("closed", "Tasks completed", "int"),
+        ("breached", "Completed late", "int"),
+        ("rate", "Breach rate", "pct"),
+    )
+    return ReportResult(
+        "sla-breach", head, rows, ("Total", closed, breached, ratio(breached, closed))
+    )
+
+
+def hold_reasons(session: Session, f: Filters) -> ReportResult:
+    """Each time an order went on hold (its hold task), by reason code, with how the
+    hold ended. The code is read from the task title, which order.yaml ends with
+    ``{hold_reason}``; a hold by rejection in review carries none ("other")."""
+    reason = case(
+        *((tasks.c.title.like(f"%{code.value}"), code.value) for code in HoldReason),
+        else_="other",
+    ).label("reason")
+    outcome = tasks.c.outcome
+    inner = (
+        select(reason, tasks.c.status, outcome)
+        .join_from(tasks, instances, instances.c.id == tasks.c.instance_id)
+        .where(
+            instances.c.workflow == "order",
+            tasks.c.state == "on_hold",
+            tasks.c.kind == "human",
+            *in_range(tasks.c.created_at, f),
+        )
+        .where(*instance_scope(f, tasks.c.instance_id))
+        .subquery()
+    )
+    stmt = (
+        select(
+            inner.c.reason,
+            func.count(),
+            func.count(case((inner.c.outcome == "recheck", 1))),
+            func.count(case((inner.c.outcome == "override", 1))),
+            func.count(case((inner.c.outcome == "cancel", 1))),
+            func.count(case((inner.c.status == "open", 1))),
+        )
+        .group_by(inner.c.reason)
+        .order_by(desc(func.count()), inner.c.reason)
+    )
+    raw: list[tuple[str, list[int]]] = [
+        (str(r[0]), [int(v) for v in r[1:]]) for r in session.execute(stmt)
+    ]
+    total = sum(counts[0] for _reason, counts in raw)
+    rows = [(reason, c[0], ratio(c[0], total), *c[1:]) for reason, c in raw]
+    head = cols(
+        ("reason", "Hold reason", "text"),
+        ("holds", "Holds", "int"),
+        ("share", "Share", "pct"),
+        ("rechecked", "Fixed and re-checked", "int"),
+        ("overridden", "Overridden", "int"),
+        ("cancelled", "Cancelled", "int"),
+        ("open", "Still open", "int"),
+    )
+    totals = ("Total", total, ratio(total, total), *(sum_cells(rows, i) for i in range(3, 7)))
+    return ReportResult("hold-reasons", head, rows, totals)
+
+
+def backlog(session: Session, f: Filters) -> ReportResult:
+    """Instances not yet done, by workflow and state, aged by the time in that state
+    (as of the clock); the date filter applies to when the instance started."""
+    now = f.now
+    columns: list[ColumnElement[Any]] = [func.count()]
+    for _key, _label, low, high in BACKLOG_AGES:
+        cond = [instances.c.entered_at <= now - timedelta(hours=low)]
+        if high is not None:
+            cond.append(instances.c.entered_at > now - timedelta(hours=high))
+        columns.append(func.count(case((and_(*cond), 1))))
+    stmt = (
+        select(instances.c.workflow, instances.c.state, *columns)
+        .where(
+            instances.c.workflow.in_(("order", "invoice")),
+            instances.c.state.not_in(DONE_STATES),
+            *in_range(instances.c.created_at, f),
+        )
+        .where(*instance_scope(f, instances.c.id))
+        .group_by(instances.c.workflow, instances.c.state)
+        .order_by(instances.c.workflow, instances.c.state)
+    )
+    rows = [(f"{r[0]}.{r[1]}", *(int(v) for v in r[2:])) for r in session.execute(stmt)]
+    head = cols(
+        ("state", "State", "text"),
+        ("count", "Waiting", "int"),
+        *((key, label, "int") for key, label, _lo, _hi in BACKLOG_AGES),
+    )
+    totals = ("Total", *(sum_cells(rows, i) or 0 for i in range(1, 2 + len(BACKLOG_AGES))))
+    return ReportResult("backlog", head, rows, totals)
+
+
+def first_pass(session: Session, f: Filters) -> ReportResult:
+    """Orders approved in the range (by month of approval) and how many got there with
+    no human task at all: no hold, no review, no sign-off."""
+    touched = exists().where(tasks.c.instance_id == orders.c.instance_id, tasks.c.kind == "human")
+    period = dialect(session, f).period(orders.c.approved_at, "month").label("period")
+    inner = (
+        select(period, case((touched, 0), else_=1).label("clean"))
+        .where(orders.c.approved_at.is_not(None), *in_range(orders.c.approved_at, f))
+        .where(*order_scope(f, orders.c.id))
+        .subquery()
+    )
+    stmt = (
+        select(inner.c.period, func.count(), func.sum(inner.c.clean))
+        .group_by(inner.c.period)
+        .order_by(inner.c.period)
+    )
+    rows = [
+        (str(r[0]), int(r[1]), int(r[2] or 0), ratio(int(r[2] or 0), int(r[1])))
+        for r in session.execute(stmt)
+    ]
+    approved, clean = sum_cells(rows, 1) or 0, sum_cells(rows, 2) or 0
+    head = cols(
+        ("period", "Month approved", "text"),
+        ("approved", "Approved", "int"),
+        ("first_pass", "No human touch", "int"),
+        ("rate", "First-pass rate", "pct"),
+    )
+    return ReportResult(
+        "first-pass", head, rows, ("Total", approved, clean, ratio(clean, approved))
+    )

@@ -1,0 +1,183 @@
+"""SQL pieces the reports share, spelled once per dialect (PostgreSQL and SQLite).
+
+Timestamps are stored as naive UTC. Periods (day, week, month) are cut in the business
+time zone: PostgreSQL converts with ``timezone()``; SQLite, which has no zone database,
+shifts by the zone's fixed UTC offset (exact for zones without daylight saving, such
+as Asia/Shanghai). Date filters are turned into UTC instants in Python, so they are
+exact on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Float,
+    Integer,
+    Select,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+)
+from sqlalchemy.orm import Session
+
+from order_flow.store.base import MONEY
+
+GRAINS = ("day", "week", "month")
+_ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL spellings of one database, in one business time zone."""
+
+    name: str
+    tz: str
+
+    @classmethod
+    def of(cls, session: Session, tz: str) -> Dialect:
+        bind = session.get_bind()
+        return cls(bind.dialect.name, tz)
+
+    @property
+    def is_pg(self) -> bool:
+        return self.name == "postgresql"
+
+    def _offset_minutes(self) -> int:
+        offset = datetime.now(ZoneInfo(self.tz)).utcoffset() or timedelta(0)
+        return int(offset.total_seconds() // 60)
+
+    def local(self, col: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A stored UTC timestamp as local wall-clock time."""
+        if self.is_pg:
+            return func.timezone(self.tz, func.timezone("UTC", col))
+        return func.datetime(col, f"{self._offset_minutes():+d} minutes")
+
+    def period(self, col: ColumnElement[Any], grain: str) -> ColumnElement[str]:
+        """The first day of the local day / ISO week (Monday) / month, as 'YYYY-MM-DD'."""
+        if grain not in GRAINS:
+            raise ValueError(f"grain must be one of {', '.join(GRAINS)}")
+        local = self.local(col)
+        if self.is_pg:
+            return func.to_char(func.date_trunc(grain, local), "YYYY-MM-DD")
+        if grain == "day":
+            return func.date(local)
+        if grain == "week":  # next Sunday (or today), back six days: the Monday
+            return func.date(local, "weekday 0", "-6 days")
+        return func.strftime("%Y-%m-01", local)
+
+    def hours_between(self, start: Any, end: Any) -> ColumnElement[Any]:
+        if self.is_pg:
+            return func.extract("epoch", end - start) / 3600.0
+        return (func.julianday(end) - func.julianday(start)) * 24.0
+
+    def days_since(self, as_of: date, col: ColumnElement[Any]) -> ColumnElement[int]:
+        """Whole days from a DATE column to ``as_of`` (positive when the column is earlier)."""
+        if self.is_pg:
+            return type_coerce(literal(as_of, Date) - col, Integer)
+        return cast(func.julianday(as_of.isoformat()) - func.julianday(col), Integer)
+
+
+def money_sum(col: ColumnElement[Any]) -> ColumnElement[Decimal]:
+    """SUM of a money column as Decimal (SQLite sums REAL: round to fen first)."""
+    return type_coerce(func.round(func.coalesce(func.sum(col), 0), 2), MONEY)
+
+
+def money(value: Any) -> Decimal:
+    if value is None:
+        return _ZERO
+    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def ratio(part: int | Decimal, whole: int | Decimal, places: str = "0.1") -> Decimal | None:
+    """``part / whole`` in per cent, half-up; None when there is nothing to divide."""
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal(places), rounding=ROUND_HALF_UP)
+
+
+def dec(value: Any, places: str = "0.01") -> Decimal | None:
+    """A float or Decimal from the database as a rounded Decimal (None stays None)."""
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(Decimal(places), rounding=ROUND_HALF_UP)
+
+
+def utc_bounds(
+    date_from: date | None, date_to: date | None, tz: str
+) -> tuple[datetime | None, datetime | None]:
+    """Inclusive local dates as a half-open UTC interval [from 00:00, to+1 00:00)."""
+    zone = ZoneInfo(tz)
+
+    def at_midnight(d: date) -> datetime:
+        return datetime.combine(d, time(), tzinfo=zone).astimezone(UTC)
+
+    start = at_midnight(date_from) if date_from else None
+    end = at_midnight(date_to + timedelta(days=1)) if date_to else None
+    return start, end
+
+
+def percentiles(
+    session: Session,
+    dialect: Dialect,
+    values: Any,
+    quantiles: Sequence[float] = (0.5, 0.9),
+) -> dict[str, tuple[int, list[float | None]]]:
+    """{metric: (count, [percentile_cont(q) for q])} of a subquery with columns
+    ``metric`` and ``x`` (NULL x ignored), computed in the database.
+
+    PostgreSQL: ``percentile_cont``. SQLite: rank the values per metric with window
+    functions, then interpolate between the two ranks around q·(n-1) in one
+    aggregate, as percentile_cont does.
+    """
+    metric, x = values.c.metric, values.c.x
+    stmt: Select[Any]
+    if dialect.is_pg:
+        stmt = (
+            select(
+                metric,
+                func.count(x),
+                *(func.percentile_cont(q).within_group(x) for q in quantiles),
+            )
+            .where(x.is_not(None))
+            .group_by(metric)
+        )
+    else:
+        ranked = (
+            select(
+                metric.label("metric"),
+                cast(x, Float).label("x"),
+                (func.row_number().over(partition_by=metric, order_by=x) - 1).label("rn"),
+                func.count().over(partition_by=metric).label("n"),
+            )
+            .where(x.is_not(None))
+            .subquery()
+        )
+        cols: list[ColumnElement[Any]] = []
+        for q in quantiles:
+            pos: ColumnElement[Any] = literal_column(repr(float(q))) * (ranked.c.n - 1)
+            lo = cast(pos, Integer)  # pos >= 0: truncation is floor
+            frac = pos - lo
+            low = func.max(func.iif(ranked.c.rn == lo, ranked.c.x, None))
+            high = func.max(func.iif(ranked.c.rn == lo + 1, ranked.c.x, None))
+            cols.append(
+                low + func.coalesce(high - low, 0) * func.max(func.iif(ranked.c.rn == lo, frac, 0))
+            )
+        stmt = select(ranked.c.metric, func.max(ranked.c.n), *cols).group_by(ranked.c.metric)
+    out: dict[str, tuple[int, list[float | None]]] = {}
+    for row in session.execute(stmt):
+        out[str(row[0])] = (
+            int(row[1]),
+            [None if v is None else float(v) for v in row[2:]],
+        )
+    return out
