@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Insert, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,7 +37,7 @@ from order_flow.workflow.definition import PRIORITIES, StateSpec
 URGENT_QUEUE = "urgent"
 DEFAULT_QUEUE = "default"
 #: Steps with a queue of their own, so slow rendering or mail never holds up checks.
-STEP_QUEUES = {"invoice.issue": "pdf", "invoice.notify": "email"}
+STEP_QUEUES = {"invoice.issue": "pdf", "invoice.notify": "email", "notify.order": "email"}
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
 
 _INSTANCE_COLUMNS = (
@@ -246,6 +247,60 @@ class Engine:
             row = self.load(s, instance_id)  # task titles read the updated context
         task_ids, job_ids = self._enter(uow, loaded, row, definition.state(dest), new_version, now)
         return FireResult(instance_id, trigger, from_state, dest, new_version, task_ids, job_ids)
+
+    def enqueue_in(
+        self,
+        uow: UnitOfWork,
+        instance_id: int,
+        step: str,
+        payload: Mapping[str, Any],
+        key: str,
+    ) -> int | None:
+        """Queue ``step`` for the instance in its current state, outside any transition
+        (a side job such as a customer mail); the job id, or None if ``key`` was queued before.
+
+        The job runs through run_job like a state's step and, like one, is cancelled
+        when the instance leaves the state before it ran. ``key`` is the job's unique
+        idempotency key, so a step that runs again queues nothing twice.
+        """
+        if step not in self.steps:
+            raise ValueError(f"unknown step '{step}'")
+        s = uow.session
+        row = self.load(s, instance_id)
+        if s.scalar(select(outbox.c.id).where(outbox.c.idempotency_key == key)) is not None:
+            return None
+        queue = STEP_QUEUES.get(step) or (
+            URGENT_QUEUE if row.priority == PRIORITY_RANK["urgent"] else DEFAULT_QUEUE
+        )
+        now = self.clock()
+        values = dict(
+            instance_id=instance_id,
+            state=row.state,
+            step=step,
+            queue=queue,
+            idempotency_key=key,
+            status="pending",
+            attempts=0,
+            available_at=now,
+            created_at=now,
+            payload=dict(payload),
+        )
+        dialect = s.get_bind().dialect.name
+        stmt: Insert
+        if dialect in ("postgresql", "sqlite"):  # a concurrent enqueue of the key wins quietly
+            ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            stmt = (
+                ins(outbox)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=[outbox.c.idempotency_key])
+            )
+        else:
+            stmt = insert(outbox).values(**values)
+        job_id = s.execute(stmt.returning(outbox.c.id)).scalar()
+        if job_id is None:
+            return None
+        uow.jobs.append(JobRef(job_id, instance_id, step, queue, key))
+        return int(job_id)
 
     # -- pieces ---------------------------------------------------------------
 
