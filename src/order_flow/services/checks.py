@@ -31,9 +31,11 @@ from order_flow.domain.enums import HoldReason, InvoiceType, StockPolicy
 from order_flow.engine.registry import Guard, GuardContext, Step
 from order_flow.engine.steps import StepContext
 from order_flow.errors import NotFoundError
+from order_flow.services.notify import enqueue_order_notice_in, order_notice_key
+from order_flow.store.base import QTY
 from order_flow.store.catalog import Product
 from order_flow.store.customers import Customer
-from order_flow.store.invoices import Invoice, Payment
+from order_flow.store.invoices import Invoice, InvoiceLine, Payment
 from order_flow.store.orders import Order, OrderLine
 from order_flow.store.tables import instances
 
@@ -192,11 +194,14 @@ def run_checks(ctx: StepContext) -> None:
     if failure is not None:
         code, detail = failure
         order.hold_reason, order.hold_detail = code.value, detail
-        ctx.fire(
+        held = ctx.fire(
             "hold",
             reason=detail,
             context_update={"hold_reason": code.value, "hold_detail": detail},
         )
+        # After the fire: leaving `submitted` cancels the instance's open jobs.
+        key = order_notice_key(order.id, "order_on_hold", held.version)
+        enqueue_order_notice_in(ctx.app, ctx.uow, order, "order_on_hold", key)
     elif order.special:
         # Should a group reject, the order lands on hold for this reason.
         detail = "special order: sign-off by " + ", ".join(order.signoff_groups)
@@ -217,12 +222,18 @@ def run_checks(ctx: StepContext) -> None:
 
 
 def reserve_and_invoice(ctx: StepContext) -> None:
-    """Approved: reserve each line's open quantity, then create the pending invoices.
+    """Approved: confirm to the customer, reserve each line's open quantity, then draft
+    pending invoices for what is reserved.
 
-    Fires nothing: the order waits in approved for delivery and billing.
+    Fires nothing: the order waits in approved for delivery and billing. While a line
+    is short (backorder), the job defers itself by ``backorder_retry_minutes`` and runs
+    again, reserving and invoicing what has arrived, until everything is reserved.
     """
     s = ctx.uow.session
     order = order_of(s, ctx.instance)
+    # The version that entered `approved`: a deferred re-run finds the key queued.
+    key = order_notice_key(order.id, "order_confirmed", ctx.instance.version)
+    enqueue_order_notice_in(ctx.app, ctx.uow, order, "order_confirmed", key)
     customer = s.get(Customer, order.customer_id)
     partial = customer is not None and customer.stock_policy == StockPolicy.PARTIAL.value
     order.approved_at = order.approved_at or ctx.app.engine.clock()
@@ -233,6 +244,22 @@ def reserve_and_invoice(ctx: StepContext) -> None:
         if need > 0:  # a redelivered job finds nothing left to reserve
             ctx.app.catalog.reserve_in(ctx.uow, line.id, line.product_id, need, partial)
     ctx.app.invoices.create_for_order_in(ctx.uow, order.id)
+    if _backordered(s, order.id):
+        minutes = ctx.app.settings.backorder_retry_minutes
+        ctx.defer(ctx.app.engine.clock() + timedelta(minutes=minutes))
+
+
+def _backordered(s: Session, order_id: int) -> bool:
+    """Some line still waits for stock (neither delivered nor reserved in full)."""
+    short = s.scalar(
+        select(OrderLine.id)
+        .where(
+            OrderLine.order_id == order_id,
+            func.round(OrderLine.qty - OrderLine.qty_delivered - OrderLine.qty_reserved, 8) > 0,
+        )
+        .limit(1)
+    )
+    return short is not None
 
 
 # -- the guards ---------------------------------------------------------------------------
@@ -257,17 +284,38 @@ def no_invoice_issued(ctx: GuardContext) -> bool:
     return issued is None
 
 
-def fully_delivered_and_billed(ctx: GuardContext) -> bool:
-    """Every line of the order is delivered and invoiced in full."""
-    order_id = _subject_order_id(ctx)
-    if order_id is None:
-        return False
-    lines = ctx.session.execute(
-        select(OrderLine.qty, OrderLine.qty_delivered, OrderLine.qty_invoiced).where(
+def issued_quantities(s: Session, order_id: int) -> dict[int, Decimal]:
+    """Per order line: the quantity on numbered invoices, blue minus red (red lines carry
+    negative quantities). Drafts, pending or cancelled, bill nothing."""
+    billed = func.round(func.sum(InvoiceLine.qty), 8, type_=QTY)
+    rows = s.execute(
+        select(InvoiceLine.order_line_id, billed)
+        .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+        .where(Invoice.order_id == order_id, Invoice.number.is_not(None))
+        .group_by(InvoiceLine.order_line_id)
+    ).all()
+    return {int(line_id): Decimal(str(qty)) for line_id, qty in rows if line_id is not None}
+
+
+def fully_delivered_and_billed_in(s: Session, order_id: int) -> bool:
+    """Every line of the order is delivered in full and billed in full on issued invoices."""
+    lines = s.execute(
+        select(OrderLine.id, OrderLine.qty, OrderLine.qty_delivered).where(
             OrderLine.order_id == order_id
         )
     ).all()
-    return bool(lines) and all(d >= q and b >= q for q, d, b in lines)
+    billed = issued_quantities(s, order_id)
+    return bool(lines) and all(
+        d >= q and billed.get(line_id, _ZERO) >= q for line_id, q, d in lines
+    )
+
+
+def fully_delivered_and_billed(ctx: GuardContext) -> bool:
+    """Every line of the order is delivered and invoiced in full (issued invoices only)."""
+    order_id = _subject_order_id(ctx)
+    if order_id is None:
+        return False
+    return fully_delivered_and_billed_in(ctx.session, order_id)
 
 
 #: Guards this module provides, by the name the workflow files use.

@@ -34,12 +34,13 @@ from order_flow.engine.steps import StepContext
 from order_flow.engine.uow import UnitOfWork
 from order_flow.errors import NotFoundError, TransitionNotAllowedError, ValidationError
 from order_flow.services import pdf
-from order_flow.store.base import MONEY
+from order_flow.services.notify import enqueue_order_notice_in, order_notice_key
+from order_flow.store.base import MONEY, QTY
 from order_flow.store.catalog import Product
 from order_flow.store.customers import Customer
 from order_flow.store.invoices import Invoice, InvoiceCounter, InvoiceLine, Payment
 from order_flow.store.orders import Order, OrderLine
-from order_flow.store.tables import instances, rowcount, tasks
+from order_flow.store.tables import instances, outbox, tasks
 
 if TYPE_CHECKING:
     from order_flow.bootstrap import App
@@ -56,7 +57,10 @@ BUCKETS = ("pending", "issued", "problem")
 _invoices = cast(Table, Invoice.__table__)
 _payments = cast(Table, Payment.__table__)
 _counters = cast(Table, InvoiceCounter.__table__)
+_order_lines = cast(Table, OrderLine.__table__)
 _ZERO = Decimal("0.00")
+#: Bound to the invoice's `cancelled` state: gives a draft's quantities back to the order.
+RELEASE_STEP = "invoice.release_lines"
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,14 @@ def _reversed(s: Session, invoice_id: int) -> Decimal:
         )
     )
     return -_money(red)
+
+
+def _given_back() -> Any:
+    """Instances of cancelled invoices whose quantities went back to the order lines: their
+    release job finished, in the same transaction that lowered ``qty_invoiced``."""
+    return select(outbox.c.instance_id).where(
+        outbox.c.step == RELEASE_STEP, outbox.c.status == "done"
+    )
 
 
 def _paid(s: Session, invoice_id: int) -> Decimal:
@@ -300,8 +312,13 @@ class InvoiceService:
             )  # fmt: skip
             invoice.instance_id = started.instance_id
         s.flush()
-        if order.instance_id is not None:  # billing may be what the order waited for
-            self.app.orders.complete_if_done_in(uow, order)
+        return created
+
+    def create_for_order(self, order_id: int) -> list[Invoice]:
+        """Draft what is reserved and not yet billed, e.g. again after a draft was cancelled."""
+        with self.app.engine.uow() as uow:
+            created = self.create_for_order_in(uow, order_id)
+            uow.commit()
         return created
 
     def _draft(self, s: Session, order: Order, line: OrderLine) -> InvoiceLineDraft | None:
@@ -321,7 +338,11 @@ class InvoiceService:
                 func.sum(InvoiceLine.net), func.sum(InvoiceLine.tax), func.sum(InvoiceLine.gross)
             )
             .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-            .where(InvoiceLine.order_line_id == line.id, Invoice.kind == "blue")
+            .where(
+                InvoiceLine.order_line_id == line.id,
+                Invoice.kind == "blue",
+                or_(Invoice.instance_id.is_(None), Invoice.instance_id.not_in(_given_back())),
+            )
         ).one()
         done = LineAmounts(*(_money(x) for x in billed))
         return InvoiceLineDraft(
@@ -555,7 +576,11 @@ class InvoiceService:
 
     def refresh_payment_status(self, today: date) -> int:
         """The daily job: recompute every issued blue invoice's status in one UPDATE
-        (the rules of domain.payment.payment_status); returns how many changed."""
+        (the rules of domain.payment.payment_status); returns how many changed.
+
+        Each invoice that became overdue gets one reminder to the customer, queued in
+        the same transaction (keyed by invoice and day: a second run that day sends none).
+        """
         red = _invoices.alias("red")
         paid = (
             select(func.coalesce(func.sum(_payments.c.amount), 0))
@@ -575,19 +600,33 @@ class InvoiceService:
             else_=PaymentStatus.UNPAID.value,
         )
         with self.app.engine.uow() as uow:
-            changed = rowcount(
-                uow.session.execute(
-                    update(_invoices)
-                    .where(
-                        _invoices.c.kind == "blue",
-                        _invoices.c.number.is_not(None),
-                        _invoices.c.payment_status != status,
-                    )
-                    .values(payment_status=status)
+            rows = uow.session.execute(
+                update(_invoices)
+                .where(
+                    _invoices.c.kind == "blue",
+                    _invoices.c.number.is_not(None),
+                    _invoices.c.payment_status != status,
                 )
-            )
+                .values(payment_status=status)
+                .returning(_invoices.c.id, _invoices.c.order_id, _invoices.c.payment_status)
+            ).all()
+            overdue = [(i, o) for i, o, st in rows if st == PaymentStatus.OVERDUE.value]
+            self._remind_overdue_in(uow, overdue, today)
             uow.commit()
-        return changed
+        return len(rows)
+
+    def _remind_overdue_in(
+        self, uow: UnitOfWork, overdue: Sequence[tuple[int, int]], today: date
+    ) -> None:
+        if not overdue:
+            return
+        ids = {order_id for _, order_id in overdue}
+        orders = {o.id: o for o in uow.session.scalars(select(Order).where(Order.id.in_(ids)))}
+        for invoice_id, order_id in sorted(overdue):
+            key = order_notice_key(order_id, "invoice_overdue", invoice_id, today.isoformat())
+            enqueue_order_notice_in(
+                self.app, uow, orders[order_id], "invoice_overdue", key, invoice_id
+            )
 
     # -- reads ---------------------------------------------------------------------
 
@@ -711,6 +750,29 @@ def issue_step(ctx: StepContext) -> None:
     s.flush()
     pdf.store_invoice_pdf(s, invoice, ctx.app)  # same transaction: a rollback undoes both
     ctx.fire("issue", context_update={"number": invoice.display_number})
+    if order.instance_id is not None:  # this bill may be what the order waited for
+        ctx.app.orders.complete_if_done_in(ctx.uow, order)
+
+
+def release_lines_step(ctx: StepContext) -> None:
+    """Cancelled: give the never-numbered draft's quantities back to its order lines
+    (``qty_invoiced`` down), so they can be invoiced again. Runs once: the job's end
+    commits with the change and marks it done (see _given_back)."""
+    s = ctx.uow.session
+    invoice = _subject(ctx)
+    if invoice.number is not None or invoice.kind != "blue":
+        return  # numbered: billed for good, a red invoice reverses it
+    # The order's lock serialises this with create_for_order_in.
+    s.execute(select(Order.id).where(Order.id == invoice.order_id).with_for_update())
+    for line in invoice.lines:
+        if line.order_line_id is None:
+            continue
+        s.execute(
+            update(_order_lines)
+            .where(_order_lines.c.id == line.order_line_id)
+            .values(qty_invoiced=func.round(_order_lines.c.qty_invoiced - line.qty, 8, type_=QTY))
+        )
+    s.expire_all()
 
 
 def fully_reversed(ctx: GuardContext) -> bool:
@@ -723,4 +785,8 @@ def fully_reversed(ctx: GuardContext) -> bool:
 #: Guards this module provides, by the name the workflow files use.
 GUARDS: dict[str, Guard] = {"fully_reversed": fully_reversed}
 #: Step bodies this module provides, by the name the workflow files use.
-STEPS: dict[str, Step] = {"invoice.prepare": prepare_step, "invoice.issue": issue_step}
+STEPS: dict[str, Step] = {
+    "invoice.prepare": prepare_step,
+    "invoice.issue": issue_step,
+    RELEASE_STEP: release_lines_step,
+}

@@ -407,7 +407,62 @@ def notify_step(ctx: StepContext) -> None:
     ctx.fire("sent")
 
 
+# -- order notices: side jobs on the order's instance ------------------------------------
+
+#: The step that mails an order notice; bound to no state, queued by enqueue_order_notice_in.
+ORDER_STEP = "notify.order"
+ORDER_KINDS = ("order_confirmed", "order_on_hold", "invoice_overdue")
+
+
+def order_notice_key(order_id: int, kind: str, *event: object) -> str:
+    """``notify:<order>:<kind>:<event...>``, e.g. the instance version that entered the state."""
+    return ":".join(("notify", str(order_id), kind, *(str(e) for e in event)))
+
+
+def enqueue_order_notice_in(
+    app: App,
+    uow: UnitOfWork,
+    order: Order,
+    kind: str,
+    key: str,
+    invoice_id: int | None = None,
+) -> int | None:
+    """Queue a ``notify.order`` job in the caller's unit of work, so the mail goes out only
+    if that work commits, from the email queue, once per ``key`` (also the dedupe key).
+
+    Returns the job id; None when notices are switched off, the order runs no workflow,
+    or ``key`` was queued before. The job is dropped if the order leaves its current
+    state before it ran (a hold resolved, a confirmed order cancelled).
+    """
+    if kind not in ORDER_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(ORDER_KINDS)}")
+    if not app.settings.order_notifications or order.instance_id is None:
+        return None
+    payload: dict[str, Any] = {"order_id": order.id, "kind": kind}
+    if invoice_id is not None:
+        payload["invoice_id"] = invoice_id
+    return app.engine.enqueue_in(uow, order.instance_id, ORDER_STEP, payload, key)
+
+
+def notify_order_step(ctx: StepContext) -> None:
+    """Mail the queued order notice (or log why not); a paid reminder is dropped."""
+    kind = str(ctx.payload["kind"])
+    order_id = int(ctx.payload.get("order_id") or ctx.instance.subject_id)
+    raw_invoice = ctx.payload.get("invoice_id")
+    invoice_id = int(raw_invoice) if raw_invoice is not None else None
+    if kind == "invoice_overdue" and invoice_id is not None:
+        status = ctx.uow.session.scalar(
+            select(Invoice.payment_status).where(Invoice.id == invoice_id)
+        )
+        if status != PaymentStatus.OVERDUE.value:
+            log.info("invoice %s is no longer overdue (%s): no reminder", invoice_id, status)
+            return
+    NotificationService(ctx.app).notify_order_in(
+        ctx.uow, order_id, kind, job_key(ctx), invoice_id=invoice_id
+    )
+
+
 #: Guards this module provides, by the name the workflow files use.
 GUARDS: dict[str, Guard] = {}
 #: Step bodies this module provides, by the name the workflow files use.
-STEPS: dict[str, Step] = {"invoice.notify": notify_step}
+STEPS: dict[str, Step] = {"invoice.notify": notify_step, ORDER_STEP: notify_order_step}

@@ -29,6 +29,7 @@ from order_flow.errors import (
     TransitionNotAllowedError,
     ValidationError,
 )
+from order_flow.services.checks import fully_delivered_and_billed_in
 from order_flow.services.order_input import (
     Progress,
     order_number,
@@ -356,9 +357,14 @@ class OrderService:
             return order
 
     def complete_if_done_in(self, uow: UnitOfWork, order: Order) -> bool:
-        """Fire ``fulfilled`` when every line is delivered and billed (invoicing calls it too)."""
-        done = all(ln.qty_delivered >= ln.qty and ln.qty_invoiced >= ln.qty for ln in order.lines)
-        if not done or self.state_in(uow.session, order) != "approved":
+        """Fire ``fulfilled`` when every line is delivered and billed on issued invoices
+        (the invoice.issue step calls it too)."""
+        s = uow.session
+        s.flush()
+        # Locked first, so a delivery and the last issue committing side by side cannot
+        # each miss the other's half and leave the order approved for good.
+        s.execute(select(Order.id).where(Order.id == order.id).with_for_update())
+        if self.state_in(s, order) != "approved" or not fully_delivered_and_billed_in(s, order.id):
             return False
         self.app.engine.fire_in(uow, self._instance(order), "fulfilled", SYSTEM)
         return True
