@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
 from order_flow.bootstrap import App
+from order_flow.services.users import LOGIN_WINDOW
+from order_flow.store.models import LoginFailure
 from tests.e2e.ui_support import PASSWORD, browser, signed_in, user, web
+
+
+def _failures(app: App, key: str) -> int:
+    with app.engine.session_factory() as s:
+        stmt = select(func.count()).select_from(LoginFailure).where(LoginFailure.key == key)
+        return int(s.scalar(stmt) or 0)
 
 
 def test_a_clerk_signs_in_sees_the_inbox_and_signs_out(app: App) -> None:
@@ -38,6 +51,40 @@ def test_twenty_bad_logins_are_throttled_even_with_the_right_password_after(app:
     assert browser(site, "10.9.9.9").login("alice").status_code == 429
     codes = [browser(site, "10.0.0.7").login("ghost", "x" * 8).status_code for _ in range(20)]
     assert codes[-1] == 429
+
+
+def test_the_throttle_counts_alike_in_every_web_process(app: App) -> None:
+    user(app, "alice")
+    workers = [web(app), web(app)]  # two gunicorn workers over one database
+    codes = [browser(workers[i % 2]).login("alice", f"guess-{i}").status_code for i in range(10)]
+    assert codes == [401] * 10
+    assert all(browser(w, "10.4.4.4").login("alice").status_code == 429 for w in workers)
+
+
+def test_a_successful_login_clears_the_accounts_failures_but_not_the_addresss(app: App) -> None:
+    user(app, "alice")
+    site = web(app)
+    for i in range(5):
+        browser(site).login("alice", f"guess-{i}")
+    assert _failures(app, "user:alice") == 5
+    assert browser(site).login("alice").status_code == 302
+    assert _failures(app, "user:alice") == 0
+    assert _failures(app, "ip:10.0.0.1") == 5
+
+
+def test_failures_older_than_the_window_stop_counting_and_are_pruned(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user(app, "alice")
+    site = web(app)
+    for i in range(10):
+        browser(site).login("alice", f"guess-{i}")
+    assert browser(site).login("alice").status_code == 429
+    later = app.engine.clock() + LOGIN_WINDOW + timedelta(seconds=1)
+    monkeypatch.setattr(app.engine, "clock", lambda: later)
+    assert browser(site).login("alice", "wrong-again").status_code == 401
+    assert _failures(app, "user:alice") == 1  # the expired ten went with that failure
+    assert browser(site).login("alice").status_code == 302
 
 
 def test_a_session_cookie_replayed_after_logout_is_refused(app: App) -> None:

@@ -1,24 +1,24 @@
 """The clerk inbox: five queues with counts, filters, saved filters and claim next.
 
-Saved filters live in the session for now (no column or table for them yet), so
-they follow the browser, not the clerk.
+Saved filters are rows of ``saved_filters``, so a clerk finds them on any browser.
+What a saved query may hold is decided here: it is read back through
+``InboxFilter.from_args`` like any URL.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
+from order_flow.errors import ValidationError
 from order_flow.services.inbox import QUEUES, InboxFilter, InboxService
+from order_flow.services.users import FILTER_NAME_MAX, MAX_SAVED_FILTERS
 from web.ui.core import current_actor, lang_short, login_required_role, of, render
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
-
-SAVED_KEY = "saved_filters"
-MAX_SAVED = 20
 
 
 def inbox_service() -> InboxService:
@@ -58,7 +58,8 @@ def index() -> tuple[str, int]:
         counts=service.counts(actor),
         rows=rows,
         flt=flt,
-        saved=session.get(SAVED_KEY, {}),
+        saved=saved_filters(actor.user_id),
+        name_max=FILTER_NAME_MAX,
         offer=offer,
         done_id=request.args.get("done", ""),
     )
@@ -75,24 +76,40 @@ def claim_next() -> BaseResponse:
     return redirect(url_for("tasks.show", task_id=task_id))
 
 
+def saved_filters(user_id: int | None) -> dict[str, dict[str, str]]:
+    """Name -> the inbox URL arguments of each saved filter, cleaned like a URL."""
+    if user_id is None:
+        return {}
+    out = {}
+    for name, query in of().users.saved_filters(user_id).items():
+        queue = query.get("queue", "mine")
+        out[name] = _args(queue if queue in QUEUES else "mine", InboxFilter.from_args(query))
+    return out
+
+
 @bp.post("/filters")
 @login_required_role()
 def save_filter() -> BaseResponse:
-    name = request.form.get("name", "").strip()[:40]
+    actor = current_actor()
+    name = request.form.get("name", "").strip()
     flt = InboxFilter.from_args(request.form)
     queue = request.form.get("queue", "mine")
     queue = queue if queue in QUEUES else "mine"
-    if not name:
-        flash(_("Give the filter a name."), "error")
-        return redirect(url_for("inbox.index", **_args(queue, flt)))
-    saved = dict(session.get(SAVED_KEY, {}))
-    if name not in saved and len(saved) >= MAX_SAVED:
-        flash(_("At most %(n)s saved filters.", n=MAX_SAVED), "error")
-    else:
-        saved[name] = {"queue": queue, **flt.as_args()}
-        session[SAVED_KEY] = saved
-        flash(_("Filter saved."), "success")
-    return redirect(url_for("inbox.index", **_args(queue, flt)))
+    back = redirect(url_for("inbox.index", **_args(queue, flt)))
+    if actor.user_id is None:
+        return back
+    try:
+        of().users.save_filter(actor.user_id, name, _args(queue, flt))
+    except ValidationError:
+        if not name:
+            flash(_("Give the filter a name."), "error")
+        elif len(name) > FILTER_NAME_MAX:
+            flash(_("A filter name has at most %(n)s characters.", n=FILTER_NAME_MAX), "error")
+        else:
+            flash(_("At most %(n)s saved filters.", n=MAX_SAVED_FILTERS), "error")
+        return back
+    flash(_("Filter saved."), "success")
+    return back
 
 
 def _args(queue: str, flt: InboxFilter) -> dict[str, Any]:
@@ -102,7 +119,7 @@ def _args(queue: str, flt: InboxFilter) -> dict[str, Any]:
 @bp.post("/filters/delete")
 @login_required_role()
 def delete_filter() -> BaseResponse:
-    saved = dict(session.get(SAVED_KEY, {}))
-    saved.pop(request.form.get("name", ""), None)
-    session[SAVED_KEY] = saved
+    actor = current_actor()
+    if actor.user_id is not None:
+        of().users.delete_filter(actor.user_id, request.form.get("name", ""))
     return redirect(url_for("inbox.index"))
