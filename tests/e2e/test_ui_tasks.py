@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import select, update
 
 from order_flow.bootstrap import App
-from order_flow.store.tables import candidates, tasks
+from order_flow.engine.timers import run_timers
+from order_flow.services.delegation import DelegationService
+from order_flow.store.tables import audit, candidates, tasks
 from tests.e2e.ui_support import on_hold_task, signed_in, task_row, user, web
 from tests.integration.helpers import snapshot
 
@@ -129,3 +132,71 @@ def test_a_clerk_adds_a_contact_to_the_customer_log_from_the_task(app: App) -> N
     form = {"channel": "phone", "direction": "out", "summary": "已电话确认交期"}
     assert b.post(f"/tasks/{task_id}/contact", form).status_code == 302
     assert "已电话确认交期" in b.page(f"/tasks/{task_id}")
+
+
+def _events(app: App, task_id: int) -> list[tuple[str, str, str | None]]:
+    with app.engine.session_factory() as s:
+        rows = s.execute(
+            select(audit.c.kind, audit.c.actor, audit.c.acting_for)
+            .where(audit.c.task_id == task_id)
+            .order_by(audit.c.id)
+        )
+        return [(r.kind, r.actor, r.acting_for) for r in rows]
+
+
+def test_completing_a_delegated_task_records_whom_the_substitute_acted_for(app: App) -> None:
+    alice = user(app, "alice")
+    bob = user(app, "bob")
+    carol = user(app, "carol")
+    boss = user(app, "boss", role="supervisor")
+    task_id = on_hold_task(app, alice)
+    app.tasks.claim(task_id, bob)
+    now = app.engine.clock()
+    assert bob.user_id is not None and carol.user_id is not None
+    DelegationService(app).delegate(
+        bob.user_id, carol.user_id, now - timedelta(hours=1), now + timedelta(days=3), boss
+    )
+    assert task_row(app, task_id).assignee_id == carol.user_id
+    c = signed_in(web(app), "carol")
+    c.post(f"/tasks/{task_id}/comment", {"body": "代办处理"})
+    response = c.post(f"/tasks/{task_id}/complete", {"outcome": "recheck", "comment": "已核对"})
+    assert response.status_code == 302
+    events = _events(app, task_id)
+    assert ("delegate", "carol", "bob") in events
+    assert ("comment", "carol", "bob") in events
+    assert ("complete", "carol", "bob") in events
+    page = c.page(f"/tasks/{task_id}?lang=en")
+    assert "carol (acting for bob)" in page  # the timeline names whom carol stood in for
+
+
+def test_a_task_carol_claimed_herself_is_not_marked_acting_for(app: App) -> None:
+    alice = user(app, "alice")
+    user(app, "carol")
+    task_id = on_hold_task(app, alice)
+    c = signed_in(web(app), "carol")
+    c.post(f"/tasks/{task_id}/claim")
+    c.post(f"/tasks/{task_id}/complete", {"outcome": "recheck"})
+    assert ("complete", "carol", None) in _events(app, task_id)
+
+
+def test_the_timers_hand_work_over_when_a_delegation_starts_later(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = user(app, "alice")
+    bob = user(app, "bob")
+    carol = user(app, "carol")
+    boss = user(app, "boss", role="supervisor")
+    task_id = on_hold_task(app, alice)
+    app.tasks.claim(task_id, bob)
+    now = app.engine.clock()
+    assert bob.user_id is not None and carol.user_id is not None
+    starts = now + timedelta(hours=2)
+    DelegationService(app).delegate(
+        bob.user_id, carol.user_id, starts, starts + timedelta(days=1), boss
+    )
+    run_timers(app)
+    assert task_row(app, task_id).assignee_id == bob.user_id  # not yet
+    monkeypatch.setattr(app.engine, "clock", lambda: starts + timedelta(minutes=1))
+    run_timers(app)
+    assert task_row(app, task_id).assignee_id == carol.user_id
+    assert ("delegate", "carol", "bob") in _events(app, task_id)

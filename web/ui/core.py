@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import wraps
@@ -45,9 +46,10 @@ from order_flow.errors import (
     TransitionNotAllowedError,
     ValidationError,
 )
+from order_flow.services.delegation import DelegationService
 from order_flow.store.models import User
 from web import of_app
-from web.ui.labels import LABELS
+from web.ui.labels import LABELS, VALUED_MESSAGES
 
 #: The UI languages; the first is the default. Message ids are English, so "en"
 #: needs no catalog; zh_CN reads web/translations/zh/LC_MESSAGES/messages.mo (Babel
@@ -107,10 +109,22 @@ def load_user(key: str) -> SessionUser | None:
 
 
 def current_actor() -> Actor:
-    """The signed-in user as an engine Actor (call only behind a login check)."""
+    """The signed-in user as an engine Actor (call only behind a login check).
+
+    On a task's URL (a ``task_id`` view argument), when the task reached this user by
+    delegation, the actor is ``acting_for`` the away clerk, so the audit says so.
+    """
     if not current_user.is_authenticated:
         abort(401)
-    return cast(SessionUser, current_user).actor
+    actor = cast(SessionUser, current_user).actor
+    task_id = (request.view_args or {}).get("task_id")
+    if not isinstance(task_id, int):
+        return actor
+    cache: dict[int, str | None] = g.setdefault("acting_for", {})
+    if task_id not in cache:
+        cache[task_id] = DelegationService(of()).acting_for(task_id, actor.name)
+    away = cache[task_id]
+    return replace(actor, acting_for=away) if away else actor
 
 
 def login_required_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | BaseResponse]]:
@@ -125,7 +139,7 @@ def login_required_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R
         def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | BaseResponse:
             if not current_user.is_authenticated:
                 return cast(BaseResponse, login_manager.unauthorized())
-            actor = current_actor()
+            actor = cast(SessionUser, current_user).actor
             if roles and not any(actor.has_role(r) for r in roles):
                 abort(403)
             return view(*args, **kwargs)
@@ -245,8 +259,14 @@ def nav_endpoints() -> frozenset[str]:
 
 
 def translate(message: str) -> str:
-    """A service's fixed English message in the UI language (unknown ones pass through)."""
-    return _(message) if message else message
+    """A service's English message in the UI language (unknown ones pass through)."""
+    if not message:
+        return message
+    for pattern, localise in VALUED_MESSAGES:
+        found = pattern.fullmatch(message)
+        if found:
+            return localise(**found.groupdict())
+    return _(message)
 
 
 def _template_globals() -> dict[str, Any]:
@@ -352,6 +372,8 @@ def init_app(app: Flask) -> None:
     app.before_request(_new_nonce)
     app.after_request(_security_headers)
     app.jinja_env.globals.update(_template_globals())  # globals reach imported macros too
+    for name, label in LABELS.items():  # as filters too: {{ groups|map("group_label") }}
+        app.add_template_filter(label, name)
     app.add_template_filter(money, "money")
     app.add_template_filter(local_time, "localtime")
     app.register_error_handler(CSRFError, _handle_csrf)

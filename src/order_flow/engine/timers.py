@@ -97,7 +97,10 @@ def escalate_overdue(app: App, batch: int = 500) -> int:
 
 def run_timers(app: App) -> int:
     """Everything beat runs every minute; returns the number of things changed."""
+    from order_flow.services.delegation import DelegationService  # services import the engine
+
     changed = escalate_overdue(app)
+    changed += DelegationService(app).apply_delegations()
     release = getattr(app.catalog, "release_stale", None)
     if release is not None:
         hours = app.settings.reservation_stale_hours
