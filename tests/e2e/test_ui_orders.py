@@ -1,36 +1,15 @@
-"""Order entry in the browser: inline field errors, then save and submit; the catalog."""
+"""Order entry in the browser: inline field errors, then save and submit.
+
+(The translation catalog is checked in test_ui_i18n.py.)"""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
-from babel.messages.extract import extract_from_file
-from babel.messages.mofile import read_mo
-from babel.messages.pofile import read_po
 
 from order_flow.bootstrap import App
 from order_flow.store.orders import Order
 from tests.e2e.ui_support import signed_in, user, web
 from tests.integration.order_helpers import count, customer, product, state
-
-WEB = Path(__file__).resolve().parents[2] / "web"
-CATALOG = WEB / "translations" / "zh" / "LC_MESSAGES"
-#: The clerk side's sources (the supervisor console checks its own).
-CLERK_FILES = (
-    "ui/core.py",
-    "ui/auth.py",
-    "ui/inbox.py",
-    "ui/tasks.py",
-    "ui/orders.py",
-    "ui/labels.py",
-    *(
-        f"templates/{t}.html"
-        for t in (
-            "base _macros error login inbox task order order_form invoice _subject _customer"
-        ).split()
-    ),
-)
 
 
 def test_an_order_with_a_field_error_shows_it_inline_then_saves_and_submits(app: App) -> None:
@@ -84,22 +63,3 @@ def test_a_clerk_outside_sales_cannot_open_or_enter_orders(app: App) -> None:
     assert w.client.get("/orders/new").status_code == 403
     assert w.post(f"/orders/{order.id}/submit").status_code == 403
     assert state(app, order) == "draft"
-
-
-def test_every_ui_string_has_a_chinese_translation_and_the_mo_is_current() -> None:
-    with (CATALOG / "messages.po").open("rb") as f:
-        po = read_po(f)
-    with (CATALOG / "messages.mo").open("rb") as f:
-        mo = read_mo(f)
-    keywords = {"_": None, "gettext": None, "_l": None}
-    found = set()
-    for name in CLERK_FILES:
-        method = "python" if name.endswith(".py") else "jinja2"
-        for msg in extract_from_file(method, str(WEB / name), keywords=keywords):
-            if isinstance(msg[1], str):
-                found.add(msg[1])
-    assert len(found) > 150
-    translated = {m.id: m.string for m in po if m.id and m.string}
-    assert sorted(found - set(translated)) == []
-    compiled = {m.id: m.string for m in mo if m.id}
-    assert compiled == translated

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -46,6 +49,10 @@ def event_label(kind: str) -> str:
         "incident_retry": _("Incident retried"),
         "incident_resolve": _("Incident resolved"),
         "escalate": _("Escalated"),
+        "delegate": _("Delegated"),
+        "sla_remind": _("SLA reminder"),
+        "sla_requeue": _("SLA breached: back to the queue"),
+        "sla_escalate": _("SLA breached: escalated to supervisors"),
     }
     if kind.startswith("contact_"):
         return channel_label(kind.removeprefix("contact_"))
@@ -80,6 +87,11 @@ def group_label(group: str) -> str:
     return labels.get(group, group)
 
 
+def workflow_label(name: str) -> str:
+    labels = {"order": _("Order"), "invoice": _("Invoice")}
+    return labels.get(name, name)
+
+
 def red_reason_label(code: str) -> str:
     labels = {
         "WRONG_INVOICE": _("Wrong invoice"),
@@ -99,6 +111,7 @@ LABELS = {
     "task_status_label": task_status_label,
     "group_label": group_label,
     "red_reason_label": red_reason_label,
+    "workflow_label": workflow_label,
 }
 
 
@@ -124,4 +137,28 @@ SERVICE_MESSAGES = (
     _l("a comment cannot be empty"),
     _l("must be in or out"),
     _l("approved orders are frozen; amend instead"),
+    # supervision and delegation
+    _l("task is not open"),
+    _l("no such active user"),
+    _l("must be after the start"),
+    _l("must be in the future"),
+    _l("must be someone else"),
+    _l("this person already has a substitute then"),
+    _l("the substitute is away then too"),
+    _l("this person stands in for someone then"),
+    _l("only a supervisor may do that"),
+)
+
+#: Service messages that carry a value: the English pattern, and its translation
+#: with the same named parts (core.translate tries them before the fixed ones).
+VALUED_MESSAGES: tuple[tuple[re.Pattern[str], Callable[..., str]], ...] = (
+    (
+        re.compile(r"(?P<who>.+) is in none of the task's groups"),
+        lambda **kw: _("%(who)s is in none of the task's groups", **kw),
+    ),
+    (re.compile(r"already with (?P<who>.+)"), lambda **kw: _("already with %(who)s", **kw)),
+    (
+        re.compile(r"at most (?P<n>\d+) tasks at once"),
+        lambda **kw: _("at most %(n)s tasks at once", **kw),
+    ),
 )
