@@ -68,13 +68,16 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:
-    """conftest's settings, sending to the test SMTP server."""
+    """conftest's settings, sending to the test SMTP server, no automatic order notices."""
     return Settings(
         database_url=db_url,
         data_dir=tmp_path,
         workflows_dir=WORKFLOWS,
         smtp_url=f"smtp://127.0.0.1:{inbox[1]}",
         mail_from="示例贸易 <invoices@seller.example>",
+        # These tests send the order notices by hand; the automatic ones are
+        # tested in test_order_followups.py.
+        order_notifications=False,
     )
 
 

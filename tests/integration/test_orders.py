@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from order_flow.bootstrap import App
 from order_flow.engine.actors import Actor
-from order_flow.engine.steps import StepContext
+from order_flow.engine.steps import StepContext, drain
 from order_flow.errors import (
     ConflictError,
     NotFoundError,
@@ -49,7 +49,7 @@ def approved_order(app: App, qty: str = "10", on_hand: str = "100") -> tuple[Ord
     """An order from a template, approved by the automatic path; (order, product id)."""
     who = people(app)
     c = customer(app, who.alice)
-    p = product(app, who.alice, price="10", on_hand=on_hand)
+    p = product(app, who.alice, price="10", on_hand=on_hand, tax_code="1090101010000000000")
     template = app.orders.create_template(
         c.id, "每周补货", [{"product_id": p.id, "qty": qty}], who.alice
     )
@@ -321,6 +321,8 @@ def test_deliveries_consume_stock_and_progress_is_computed_from_the_lines(app: A
     assert state(app, order) == "approved"
     done = app.orders.record_delivery(order.id, {line_id: Decimal("6")}, clerk)
     assert app.orders.progress(done).delivered_pct == Decimal("100.00")
+    assert state(app, order) == "approved"  # its invoice is a draft: billed means issued
+    drain(app)  # issue it
     assert state(app, order) == "completed"
     assert triggers(app, order)[-1] == "fulfilled"
 

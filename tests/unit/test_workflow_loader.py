@@ -32,6 +32,7 @@ STEPS = (
     "invoice.prepare",
     "invoice.issue",
     "invoice.notify",
+    "invoice.release_lines",
 )
 
 MINI = """\
