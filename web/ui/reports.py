@@ -42,6 +42,8 @@ from web.ui.core import current_actor, login_required_role, of, render
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 #: Groups only supervisors (and admins) may open.
 SUPERVISOR_GROUPS = frozenset({"operations"})
+#: A bar chart draws at most this many rows (the table has them all).
+MAX_BARS = 40
 #: Row labels the reports write themselves (English msgids); data stays as it is.
 FIXED_LABELS = frozenset(
     {"Total", "Pending", "Issued", "Problem", "other"}
@@ -127,12 +129,14 @@ def cell(value: Any, kind: str) -> str:
 
 
 def _chart(spec: Spec, result: ReportResult) -> Markup:
-    labels = [str(r[0]) for r in result.rows]
+    # Bars past the first MAX_BARS are unreadable; those rows are sorted largest first.
+    n = len(result.rows) if spec.chart == "line" else MAX_BARS
+    labels = [str(r[0]) for r in result.rows[:n]]
     keys = [c.key for c in result.columns]
     series = []
     for key in spec.series:
         column = result.columns[keys.index(key)]
-        series.append(Series(_(column.label), result.column(key)))
+        series.append(Series(_(column.label), result.column(key)[:n]))
     svg = chart(spec.chart, _(spec.title), labels, series, empty=_("No data for these filters"))
     return Markup(svg)  # noqa: S704 - charts.py escapes every piece of text it draws
 

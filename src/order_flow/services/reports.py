@@ -17,6 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from order_flow.domain.text import neutralize_csv_cell
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from order_flow.bootstrap import App
 
 __all__ = ["REPORTS", "GROUPS", "Filters", "ReportResult", "ReportService", "Spec"]
+
+#: PostgreSQL work_mem of a report's transaction (hash aggregates and sorts in memory).
+REPORT_WORK_MEM = "64MB"
 
 ReportFn = Callable[[Session, Filters], ReportResult]
 
@@ -209,6 +213,10 @@ class ReportService:
         if spec is None:
             raise ValidationError({"name": f"unknown report '{name}'"})
         with Session(self.app.db) as s:
+            if s.get_bind().dialect.name == "postgresql":
+                # Group-bys over a million rows spill to disk at the default 4 MB.
+                s.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
+                s.execute(text("SET LOCAL jit = off"))
             return spec.fn(s, filters)
 
 

@@ -95,10 +95,11 @@ def _finish(name: str, head: tuple[tuple[str, str, str], ...], rows: list[Any]) 
 
 def sales_by_period(session: Session, f: Filters, grain: str) -> ReportResult:
     src = _source(f)
-    period = dialect(session, f).period(src.c.created_at, grain).label("period")
+    d = dialect(session, f)
+    period = d.period(src.c.created_at, grain).label("period")
     inner = select(period, src.c.order_id, src.c.net, src.c.tax, src.c.gross).subquery()
     stmt = (
-        select(inner.c.period, *_measures(inner, f))
+        select(d.label(inner.c.period), *_measures(inner, f))
         .group_by(inner.c.period)
         .order_by(inner.c.period)
     )

@@ -21,13 +21,13 @@ from sqlalchemy import (
     Date,
     Float,
     Integer,
-    Select,
     cast,
     func,
     literal,
     literal_column,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -63,22 +63,29 @@ class Dialect:
             return func.timezone(self.tz, func.timezone("UTC", col))
         return func.datetime(col, f"{self._offset_minutes():+d} minutes")
 
-    def period(self, col: ColumnElement[Any], grain: str) -> ColumnElement[str]:
-        """The first day of the local day / ISO week (Monday) / month, as 'YYYY-MM-DD'."""
+    def period(self, col: ColumnElement[Any], grain: str) -> ColumnElement[Any]:
+        """The start of the local day / ISO week (Monday) / month: a key to GROUP BY
+        (a timestamp on PostgreSQL, hashed faster than text); label() makes it text."""
         if grain not in GRAINS:
             raise ValueError(f"grain must be one of {', '.join(GRAINS)}")
         local = self.local(col)
         if self.is_pg:
-            return func.to_char(func.date_trunc(grain, local), "YYYY-MM-DD")
+            return func.date_trunc(grain, local)
         if grain == "day":
             return func.date(local)
         if grain == "week":  # next Sunday (or today), back six days: the Monday
             return func.date(local, "weekday 0", "-6 days")
         return func.strftime("%Y-%m-01", local)
 
+    def label(self, period: ColumnElement[Any]) -> ColumnElement[str]:
+        """A period key as 'YYYY-MM-DD' (formatted after grouping: once per group)."""
+        if self.is_pg:
+            return func.to_char(period, "YYYY-MM-DD")
+        return period
+
     def hours_between(self, start: Any, end: Any) -> ColumnElement[Any]:
         if self.is_pg:
-            return func.extract("epoch", end - start) / 3600.0
+            return func.date_part("epoch", end - start) / 3600.0  # float8, not numeric
         return (func.julianday(end) - func.julianday(start)) * 24.0
 
     def days_since(self, as_of: date, col: ColumnElement[Any]) -> ColumnElement[int]:
@@ -130,54 +137,57 @@ def utc_bounds(
 def percentiles(
     session: Session,
     dialect: Dialect,
-    values: Any,
+    source: Any,
+    metrics: dict[str, ColumnElement[Any]],
     quantiles: Sequence[float] = (0.5, 0.9),
 ) -> dict[str, tuple[int, list[float | None]]]:
-    """{metric: (count, [percentile_cont(q) for q])} of a subquery with columns
-    ``metric`` and ``x`` (NULL x ignored), computed in the database.
+    """{metric: (count, [percentile_cont(q) for q])} of expressions over ``source``
+    (NULLs ignored), computed in the database.
 
-    PostgreSQL: ``percentile_cont``. SQLite: rank the values per metric with window
-    functions, then interpolate between the two ranks around q·(n-1) in one
-    aggregate, as percentile_cont does.
+    PostgreSQL: one pass with ``percentile_cont`` per metric. SQLite: the values of all
+    metrics as (metric, x) rows, ranked per metric with window functions, then
+    interpolated between the two ranks around q·(n-1), as percentile_cont does.
     """
-    metric, x = values.c.metric, values.c.x
-    stmt: Select[Any]
-    if dialect.is_pg:
-        stmt = (
-            select(
-                metric,
-                func.count(x),
-                *(func.percentile_cont(q).within_group(x) for q in quantiles),
-            )
-            .where(x.is_not(None))
-            .group_by(metric)
-        )
-    else:
-        ranked = (
-            select(
-                metric.label("metric"),
-                cast(x, Float).label("x"),
-                (func.row_number().over(partition_by=metric, order_by=x) - 1).label("rn"),
-                func.count().over(partition_by=metric).label("n"),
-            )
-            .where(x.is_not(None))
-            .subquery()
-        )
-        cols: list[ColumnElement[Any]] = []
-        for q in quantiles:
-            pos: ColumnElement[Any] = literal_column(repr(float(q))) * (ranked.c.n - 1)
-            lo = cast(pos, Integer)  # pos >= 0: truncation is floor
-            frac = pos - lo
-            low = func.max(func.iif(ranked.c.rn == lo, ranked.c.x, None))
-            high = func.max(func.iif(ranked.c.rn == lo + 1, ranked.c.x, None))
-            cols.append(
-                low + func.coalesce(high - low, 0) * func.max(func.iif(ranked.c.rn == lo, frac, 0))
-            )
-        stmt = select(ranked.c.metric, func.max(ranked.c.n), *cols).group_by(ranked.c.metric)
     out: dict[str, tuple[int, list[float | None]]] = {}
-    for row in session.execute(stmt):
-        out[str(row[0])] = (
-            int(row[1]),
-            [None if v is None else float(v) for v in row[2:]],
+    if dialect.is_pg:
+        # One sort per metric: percentile_cont over an array of fractions.
+        fractions: ColumnElement[Any] = literal_column(
+            "ARRAY[" + ", ".join(repr(float(q)) for q in quantiles) + "]::float8[]"
         )
+        columns: list[ColumnElement[Any]] = []
+        for x in metrics.values():
+            columns.append(func.count(x))
+            columns.append(func.percentile_cont(fractions).within_group(x))
+        row = session.execute(select(*columns).select_from(source)).one()
+        for i, key in enumerate(metrics):
+            n, found = row[2 * i], row[2 * i + 1] or [None] * len(quantiles)
+            out[key] = (int(n), [None if v is None else float(v) for v in found])
+        return out
+    values = union_all(
+        *(
+            select(literal(key).label("metric"), x.label("x")).select_from(source)
+            for key, x in metrics.items()
+        )
+    ).subquery()
+    metric, x = values.c.metric, values.c.x
+    ranked = (
+        select(
+            metric.label("metric"),
+            cast(x, Float).label("x"),
+            (func.row_number().over(partition_by=metric, order_by=x) - 1).label("rn"),
+            func.count().over(partition_by=metric).label("n"),
+        )
+        .where(x.is_not(None))
+        .subquery()
+    )
+    cols: list[ColumnElement[Any]] = []
+    for q in quantiles:
+        pos: ColumnElement[Any] = literal_column(repr(float(q))) * (ranked.c.n - 1)
+        lo = cast(pos, Integer)  # pos >= 0: truncation is floor
+        low = func.max(func.iif(ranked.c.rn == lo, ranked.c.x, None))
+        high = func.max(func.iif(ranked.c.rn == lo + 1, ranked.c.x, None))
+        cols.append(low + func.coalesce(high - low, 0) * func.max(pos - lo))
+    stmt = select(ranked.c.metric, func.max(ranked.c.n), *cols).group_by(ranked.c.metric)
+    for row in session.execute(stmt):
+        out[str(row[0])] = (int(row[1]), [None if v is None else float(v) for v in row[2:]])
     return out
