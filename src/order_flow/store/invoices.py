@@ -22,7 +22,7 @@ class Invoice(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_instances.id"))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_instances.id"), index=True)
     #: Which piece of the order's split this is (1..n); with the unique key above a
     #: redelivered generation step cannot create a second invoice for the same piece.
     part: Mapped[int] = mapped_column(Integer, default=1)

@@ -125,6 +125,29 @@ class Task(Base):
             postgresql_where=text("status = 'open'"),
             sqlite_where=text("status = 'open'"),
         ),
+        # The inbox's "completed by me", follow-up and problem queues (bench/inbox).
+        Index(
+            "ix_tasks_done_by",
+            "closed_by",
+            "closed_at",
+            "id",
+            postgresql_where=text("status = 'completed'"),
+            sqlite_where=text("status = 'completed'"),
+        ),
+        Index(
+            "ix_tasks_open_follow_up",
+            "follow_up_at",
+            "id",
+            postgresql_where=text("status = 'open' AND follow_up_at IS NOT NULL"),
+            sqlite_where=text("status = 'open' AND follow_up_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_tasks_open_problem",
+            "priority",
+            "due_at",
+            postgresql_where=text("status = 'open' AND (kind = 'incident' OR state = 'problem')"),
+            sqlite_where=text("status = 'open' AND (kind = 'incident' OR state = 'problem')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

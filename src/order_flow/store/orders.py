@@ -27,7 +27,7 @@ class Order(Base):
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     #: The workflow instance that runs this order; its state is the lifecycle state.
-    instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_instances.id"))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_instances.id"), index=True)
     #: "exclusive" (prices without VAT) or "inclusive".
     pricing: Mapped[str] = mapped_column(String(16), default="exclusive")
     priority: Mapped[str] = mapped_column(String(8), default="normal")
