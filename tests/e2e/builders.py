@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
 from order_flow.bootstrap import App
 from order_flow.engine.actors import Actor
-from order_flow.services.catalogue import step_catalogue
 from order_flow.store.catalog import Product
 from order_flow.store.customers import Customer
 from order_flow.store.invoices import Invoice
@@ -22,12 +21,8 @@ from order_flow.store.tables import audit, instances
 from tests.integration.order_helpers import People, customer, order_body, people, product
 
 TAX_CODE = "1090101010000000000"
-#: The notification step lands with another issue; until then its body raises.
-NOTIFY_BUILT = not step_catalogue()["invoice.notify"].__qualname__.startswith("_not_built")
-#: PDF rendering lands with the same issue (services/pdf.py).
-PDF_BUILT = importlib.util.find_spec("order_flow.services.pdf") is not None
-#: Where an invoice's flow ends when nobody intervenes.
-INVOICE_FINAL = "sent" if NOTIFY_BUILT else "issued"
+#: Where every invoice of a finished order ends: issued, then mailed.
+INVOICE_FINAL = "sent"
 
 _po = itertools.count(1)
 
@@ -177,3 +172,22 @@ def pdf_text(path: Path) -> str:
     from pypdf import PdfReader
 
     return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
+def mails_by_kind(received: list[Any]) -> tuple[int, int, int]:
+    """(invoice mails with a PDF, other notices, distinct Message-IDs) the sink got."""
+    with_pdf = sum(
+        1
+        for m in received
+        if any(part.get_content_type() == "application/pdf" for part in m.walk())
+    )
+    ids = {m.get("Message-ID") for m in received}
+    return with_pdf, len(received) - with_pdf, len(ids)
+
+
+def assert_one_mail_per_event(received: list[Any], invoices: int, orders: int) -> None:
+    """One invoice mail (PDF attached) per invoice and one confirmation per order, no repeats."""
+    with_pdf, others, distinct = mails_by_kind(received)
+    assert with_pdf == invoices, f"{with_pdf} invoice mails for {invoices} invoices"
+    assert others == orders, f"{others} order notices for {orders} approved orders"
+    assert distinct == len(received), "a message was sent twice"

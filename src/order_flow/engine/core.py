@@ -228,6 +228,8 @@ class Engine:
             raise ConflictError(f"instance {instance_id} was changed by another transaction")
         if not actor.is_system:  # sign-off rounds read the groups that acted
             audit_data = {**(audit_data or {}), "groups": sorted(actor.groups)}
+        if context_update:  # the trail keeps what the transition set (a hold's reason...)
+            audit_data = {**(audit_data or {}), "context": dict(context_update)}
         self.audit(
             s,
             instance_id,

@@ -111,18 +111,15 @@ def run_job(app: App, job_id: int) -> JobOutcome:
 def _begin_attempt(app: App, job_id: int) -> int | None:
     """Count the attempt in its own transaction, so a crash mid-step still counts.
 
-    On PostgreSQL a job whose row is locked is being run by another worker right
-    now: this delivery is a duplicate, so it is skipped without using an attempt.
+    The job row is locked first: while another worker runs the job (it holds the
+    row for the whole step), a duplicate delivery waits here, then finds the job
+    finished and is skipped without using up an attempt.
     """
     with app.engine.uow() as uow:
         s = uow.session
         open_job = (outbox.c.id == job_id) & outbox.c.status.in_(("pending", "published"))
-        if s.get_bind().dialect.name == "postgresql":
-            free = s.execute(
-                select(outbox.c.id).where(open_job).with_for_update(skip_locked=True)
-            ).first()
-            if free is None:
-                return None
+        if s.execute(select(outbox.c.id).where(open_job).with_for_update()).first() is None:
+            return None
         changed = rowcount(
             s.execute(update(outbox).where(open_job).values(attempts=outbox.c.attempts + 1))
         )
