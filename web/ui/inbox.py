@@ -47,7 +47,7 @@ def index() -> tuple[str, int]:
     rows = service.queue(actor, queue, flt, lang=lang_short())
     offer = None
     if request.args.get("done", "").isdigit():  # just completed a task: offer the next one
-        ids = service.next_candidates(actor, limit=1)
+        ids = service.next_for(actor, limit=1)
         if ids:
             dressed = service.rows(ids, lang_short())
             offer = dressed[0] if dressed else None

@@ -4,6 +4,11 @@ The group queue is a UNION of one indexed ``LIMIT`` branch per group over the
 partial index ``ix_task_candidates_inbox`` (see docs: PERFORMANCE, the inbox
 query): an ``OR`` over groups cannot read the index in order. Rows are found
 first (ids only) and dressed with numbers and customers for at most ``limit`` ids.
+
+Claim next and the "next task" offer skip a task the clerk could not complete: one
+whose every working outcome a guard or the clerk's role refuses (say the second
+approval of a double review for the clerk who gave the first). Only the few
+candidates claim next looks at anyway are evaluated.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from order_flow.engine.actors import Actor
 from order_flow.errors import NotFoundError, PermissionDeniedError, TaskStateError
+from order_flow.services.refusals import Refusal, completable_in, refusal_in
 from order_flow.store.customers import Customer
 from order_flow.store.invoices import Invoice
 from order_flow.store.orders import Order
@@ -34,6 +40,7 @@ AT_RISK = timedelta(hours=1)
 COUNT_CAP = 1000
 #: Claim next tries this many candidates when others win the race for them.
 CLAIM_ATTEMPTS = 5
+
 
 _order = aliased(Order, name="direct_order")
 _inv_order = aliased(Order, name="invoice_order")
@@ -316,12 +323,51 @@ class InboxService:
         ordered = sorted(found, key=urgency)
         return list(dict.fromkeys(r.task_id for r in ordered))[:limit]
 
+    def refusal(
+        self, task_id: int, outcome: str, actor: Actor, reason: str | None
+    ) -> Refusal | None:
+        """Why ``actor`` may not complete the task with ``outcome`` now (None: they may)."""
+        with self.app.engine.session_factory() as s:
+            row = s.execute(
+                select(tasks.c.instance_id, tasks.c.outcomes).where(tasks.c.id == task_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"task {task_id} does not exist")
+            trigger = (row.outcomes or {}).get(outcome)
+            if trigger is None:
+                return Refusal()
+            return refusal_in(self.app, s, row.instance_id, trigger, actor, reason)
+
+    def completable(self, actor: Actor, ids: Sequence[int]) -> list[int]:
+        """The tasks among ``ids`` (order kept) that ``actor`` could complete: some
+        working outcome passes the role and guards, a reason taken as given."""
+        if not ids:
+            return []
+        out = []
+        with self.app.engine.session_factory() as s:
+            rows = s.execute(
+                select(tasks.c.id, tasks.c.instance_id, tasks.c.kind, tasks.c.outcomes).where(
+                    tasks.c.id.in_(list(ids))
+                )
+            ).all()
+            by_id = {r.id: r for r in rows}
+            for task_id in ids:
+                r = by_id.get(task_id)
+                if r is not None and completable_in(self.app, s, r, actor):
+                    out.append(task_id)
+        return out
+
+    def next_for(self, actor: Actor, limit: int = CLAIM_ATTEMPTS) -> list[int]:
+        """The most urgent candidates (next_candidates) that ``actor`` could complete."""
+        return self.completable(actor, self.next_candidates(actor))[:limit]
+
     def claim_next(self, actor: Actor) -> int | None:
-        """Claim the most urgent task I may take; a task another clerk wins is skipped."""
+        """Claim the most urgent task I may take and could complete; a task another
+        clerk wins is skipped."""
         if actor.user_id is None:
             raise PermissionDeniedError("only a user can claim a task")
         for _round in range(2):
-            ids = self.next_candidates(actor)
+            ids = self.next_for(actor)
             if not ids:
                 return None
             for task_id in ids:
