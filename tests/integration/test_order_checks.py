@@ -79,7 +79,7 @@ def test_a_product_made_inactive_after_entry_holds_the_order_with_data(
     app.catalog.update_product(p.id, {"active": False}, who.boss)
     assert submit(app, order, who.alice) == "on_hold"
     _, reason, detail = held(app, order)
-    assert reason == "DATA" and detail is not None and "line 1" in detail
+    assert reason == "DATA" and detail is not None and "第 1 行" in detail
 
 
 def test_a_special_invoice_customer_missing_bank_details_holds_the_order_with_data(
@@ -95,7 +95,7 @@ def test_a_special_invoice_customer_missing_bank_details_holds_the_order_with_da
     order = templated(app, who, c.id, (p.id, "1"))
     assert submit(app, order, who.alice) == "on_hold"
     _, reason, detail = held(app, order)
-    assert reason == "DATA" and "bank" in (detail or "")
+    assert reason == "DATA" and "开户行" in (detail or "")
 
 
 def test_the_same_customer_po_twice_holds_the_second_order_as_a_duplicate(
@@ -160,7 +160,7 @@ def test_an_order_above_the_credit_limit_is_held_with_credit(app: App, who: Peop
     order = templated(app, who, c.id, (p.id, "5"))  # 565.00 gross
     assert submit(app, order, who.alice) == "on_hold"
     _, reason, detail = held(app, order)
-    assert reason == "CREDIT" and "565.00" in (detail or "")
+    assert reason == "CREDIT" and detail == "信用敞口 565.00 超过信用额度 500.00"
 
 
 def test_credit_exposure_counts_approved_unbilled_orders_and_open_receivables(

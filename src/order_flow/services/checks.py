@@ -13,7 +13,9 @@ Decisions worth knowing:
   customer's approved orders + this order's gross.
 - **Duplicates** are looked for among the customer's orders that left draft and were
   neither cancelled nor superseded by an amendment (an abandoned draft is no order).
-- An order's ``hold_reason`` says why it stopped last; approval clears it.
+- An order's ``hold_reason`` says why it stopped last; approval clears it. Its
+  ``hold_detail`` is for the clerks (and the customer's on-hold mail), so it is
+  written in Chinese, with the figures.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ _ZERO = Decimal("0.00")
 _NOT_COMPARED = ("draft", "cancelled", "amended")
 #: What a 专票 buyer must carry (DOMAIN: Customers).
 _SPECIAL_INVOICE_FIELDS = ("name", "tax_id", "address", "phone", "bank", "account")
+#: How hold details name the customer fields and sign-off groups.
+_FIELD_NAMES = {
+    "name": "名称",
+    "tax_id": "税号",
+    "address": "地址",
+    "phone": "电话",
+    "bank": "开户行",
+    "account": "账号",
+}
+_GROUP_NAMES = {"warehouse": "仓库", "production": "生产", "logistics": "物流", "sales": "销售"}
 
 Failure = tuple[HoldReason, str]
 
@@ -60,15 +72,15 @@ def order_of(s: Session, instance: Any) -> Order:
 
 def check_validation(s: Session, order: Order, customer: Customer) -> Failure | None:
     if customer.blocked:
-        return HoldReason.CUSTOMER_BLOCKED, f"customer {customer.code} is blocked"
+        return HoldReason.CUSTOMER_BLOCKED, f"客户 {customer.code} 已被冻结"
     for line in order.lines:
         product = s.get(Product, line.product_id)
         if product is None or not product.active:
-            return HoldReason.DATA, f"line {line.line_no}: product is no longer active"
+            return HoldReason.DATA, f"第 {line.line_no} 行: 商品已停用"
     if customer.invoice_type == InvoiceType.SPECIAL.value:
         missing = [f for f in _SPECIAL_INVOICE_FIELDS if not (getattr(customer, f) or "").strip()]
         if missing:
-            return HoldReason.DATA, "专票 customer lacks: " + ", ".join(missing)
+            return HoldReason.DATA, "专票客户缺少: " + "、".join(_FIELD_NAMES[f] for f in missing)
     return None
 
 
@@ -89,7 +101,10 @@ def check_duplicate(s: Session, order: Order, window_hours: int) -> Failure | No
     if order.customer_po:
         match = s.scalar(others.where(Order.customer_po == order.customer_po).limit(1))
         if match is not None:
-            return HoldReason.DUPLICATE, f"PO {order.customer_po} is on order {match.number}"
+            return (
+                HoldReason.DUPLICATE,
+                f"客户采购单号 {order.customer_po} 已用于订单 {match.number}",
+            )
         return None
     window = timedelta(hours=window_hours)
     near = others.where(
@@ -99,7 +114,10 @@ def check_duplicate(s: Session, order: Order, window_hours: int) -> Failure | No
     mine = _line_key(order)
     for other in s.scalars(near.order_by(Order.id)):
         if _line_key(other) == mine:
-            return HoldReason.DUPLICATE, f"same lines as order {other.number} within {window}"
+            return (
+                HoldReason.DUPLICATE,
+                f"与订单 {other.number} 的明细相同 ({window_hours} 小时内)",
+            )
     return None
 
 
@@ -147,7 +165,7 @@ def check_credit(s: Session, order: Order, customer: Customer) -> Failure | None
     if total > customer.credit_limit:
         return (
             HoldReason.CREDIT,
-            f"exposure {total} exceeds the credit limit {customer.credit_limit}",
+            f"信用敞口 {total:.2f} 超过信用额度 {customer.credit_limit:.2f}",
         )
     return None
 
@@ -163,10 +181,18 @@ def check_stock(ctx: StepContext, order: Order, customer: Customer) -> Failure |
     for product_id, qty in sorted(needed.items()):
         available = ctx.app.catalog.available(ctx.uow.session, product_id)
         if qty > available:
-            short.append(f"product {product_id}: need {qty}, available {available}")
+            product = ctx.uow.session.get(Product, product_id)
+            name = product.name if product is not None else f"#{product_id}"
+            short.append(f"商品 {name} 需要 {_plain(qty)}, 可用 {_plain(available)}")
     if short:
         return HoldReason.STOCK_SHORT, "; ".join(short)
     return None
+
+
+def _plain(value: Decimal) -> str:
+    """A quantity as written (1E+2 -> 100)."""
+    text = format(Decimal(value).normalize(), "f")
+    return "0" if text in ("-0", "") else text
 
 
 def needs_double_review(order: Order, settings: Settings) -> bool:
@@ -204,7 +230,8 @@ def run_checks(ctx: StepContext) -> None:
         enqueue_order_notice_in(ctx.app, ctx.uow, order, "order_on_hold", key)
     elif order.special:
         # Should a group reject, the order lands on hold for this reason.
-        detail = "special order: sign-off by " + ", ".join(order.signoff_groups)
+        groups = "、".join(_GROUP_NAMES.get(g, g) for g in order.signoff_groups)
+        detail = f"特殊订单, 需会签: {groups}"
         order.hold_reason, order.hold_detail = HoldReason.SPECIAL.value, detail
         ctx.fire(
             "needs_feasibility",
