@@ -37,6 +37,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from order_flow.bootstrap import App
+from order_flow.domain.enums import TaxKind
 from order_flow.engine.actors import Actor
 from order_flow.errors import (
     ConflictError,
@@ -244,7 +245,37 @@ def age(since: datetime | None) -> str:
 
 
 def money(value: Decimal | None) -> str:
+    """An amount: two places, thousands separated (1,234.50)."""
     return "" if value is None else f"{value:,.2f}"
+
+
+def qty(value: Decimal | None) -> str:
+    """A quantity or percentage as written, never in scientific notation: 1E+2 -> 100,
+    2.50000000 -> 2.5, thousands separated."""
+    if value is None:
+        return ""
+    text = format(Decimal(value).normalize(), ",f")
+    return "0" if text in ("-0", "") else text
+
+
+def price(value: Decimal | None) -> str:
+    """A unit price: at least two places, up to the eight stored (18 -> 18.00)."""
+    if value is None:
+        return ""
+    d = Decimal(value).normalize()
+    exponent = d.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:
+        d = d.quantize(Decimal("0.01"))
+    return format(d, ",f")
+
+
+def rate_label(rate: Decimal | None, category: str = "") -> str:
+    """A VAT rate as the fapiao prints it: 13%, or the exempt / not-taxable marker."""
+    if category == TaxKind.EXEMPT.value:
+        return _("Tax exempt")
+    if category == TaxKind.NOT_TAXABLE.value:
+        return _("Not taxable")
+    return "" if rate is None else f"{qty(Decimal(rate) * 100)}%"
 
 
 def priority_name(rank: int | str | None) -> str:
@@ -375,6 +406,9 @@ def init_app(app: Flask) -> None:
     for name, label in LABELS.items():  # as filters too: {{ groups|map("group_label") }}
         app.add_template_filter(label, name)
     app.add_template_filter(money, "money")
+    app.add_template_filter(qty, "qty")
+    app.add_template_filter(price, "price")
+    app.add_template_filter(rate_label, "rate_label")
     app.add_template_filter(local_time, "localtime")
     app.register_error_handler(CSRFError, _handle_csrf)
     app.register_error_handler(HTTPException, _handle_http)

@@ -15,7 +15,12 @@ def priority_label(name: str) -> str:
 
 
 def role_label(role: str) -> str:
-    labels = {"clerk": _("Clerk"), "supervisor": _("Supervisor"), "admin": _("Admin")}
+    labels = {
+        "clerk": _("Clerk"),
+        "supervisor": _("Supervisor"),
+        "admin": _("Admin"),
+        "system": _("System"),
+    }
     return labels.get(role, role)
 
 
@@ -33,6 +38,93 @@ def outcome_label(name: str) -> str:
         "partly_reverse": _("Reverse in part"),
     }
     return labels.get(name, name)
+
+
+def trigger_label(trigger: str) -> str:
+    """A workflow trigger; those a task outcome fires read like the outcome's button."""
+    labels = {
+        "submit": _("Submit"),
+        "checks_passed": _("Checks passed"),
+        "needs_review": _("Needs double review"),
+        "needs_feasibility": _("Needs sign-off"),
+        "hold": _("Put on hold"),
+        "sign_off": _("Sign off"),
+        "review_approve": outcome_label("approve"),
+        "fulfilled": _("Fulfilled"),
+        "close": _("Close"),
+        "amend": _("Amend"),
+        "prepared": _("Prepared"),
+        "issue": _("Issue"),
+        "sent": _("Sent"),
+        "fail": _("Failed"),
+        "flag": _("Flag as a problem"),
+        "fixed": outcome_label("fix"),
+        "request_red": _("Request a red-letter invoice"),
+    }
+    return labels.get(trigger) or outcome_label(trigger)
+
+
+def guard_label(name: str) -> str:
+    """What a refusing guard asks for; ``not x`` is an ``unless`` guard that holds."""
+    if name.startswith("not "):
+        return _("not while: %(what)s", what=guard_label(name.removeprefix("not ")))
+    labels = {
+        "reason_given": _("a reason is needed"),
+        "reviewer_not_creator": _("the reviewer may not be who entered it"),
+        "first_approval_by_actor": _("each person approves only once"),
+        "second_distinct_reviewer": _("a second reviewer is needed"),
+        "all_signed_off": _("every group must sign off"),
+        "no_invoice_issued": _("an order with an issued invoice cannot be cancelled"),
+        "fully_delivered_and_billed": _("everything must be delivered and invoiced"),
+        "reviewer_not_preparer": _("the reviewer may not be who prepared the invoice"),
+        "fully_reversed": _("the whole amount must be reversed"),
+    }
+    return labels.get(name, name)
+
+
+def step_label(step: str) -> str:
+    """An automated step the instance waits for."""
+    labels = {
+        "order.run_checks": _("Automatic checks"),
+        "order.reserve_and_invoice": _("Reserve stock and draft invoices"),
+        "invoice.prepare": _("Prepare the invoice"),
+        "invoice.issue": _("Issue the invoice"),
+        "invoice.notify": _("Send the invoice"),
+        "invoice.release_lines": _("Release the invoiced quantities"),
+        "notify.order": _("Notify the customer"),
+    }
+    return labels.get(step, step)
+
+
+def job_status_label(status: str) -> str:
+    labels = {"pending": _("queued"), "published": _("running"), "failed": _("failed")}
+    return labels.get(status, status)
+
+
+def hold_reason_label(code: str) -> str:
+    """An order's hold reason code (DOMAIN: on_hold)."""
+    labels = {
+        "DATA": _("Data missing or wrong"),
+        "DUPLICATE": _("Possible duplicate order"),
+        "CREDIT": _("Credit limit exceeded"),
+        "STOCK_SHORT": _("Stock short"),
+        "CUSTOMER_BLOCKED": _("Customer blocked"),
+        "SPECIAL": _("Special order sign-off"),
+    }
+    return labels.get(code, code)
+
+
+_HOLD_TITLE = re.compile(r"(?P<head>.*: ?)(?P<code>[A-Z][A-Z_]+)")
+
+
+def task_title(title: str) -> str:
+    """A task title as the UI shows it: a trailing hold reason code (order.yaml's
+    ``{hold_reason}``, which the hold-reasons report reads) becomes its label."""
+    found = _HOLD_TITLE.fullmatch(title or "")
+    if found is None:
+        return title
+    label = hold_reason_label(found["code"])
+    return title if label == found["code"] else found["head"] + label
 
 
 def event_label(kind: str) -> str:
@@ -112,6 +204,12 @@ LABELS = {
     "group_label": group_label,
     "red_reason_label": red_reason_label,
     "workflow_label": workflow_label,
+    "trigger_label": trigger_label,
+    "guard_label": guard_label,
+    "step_label": step_label,
+    "job_status_label": job_status_label,
+    "hold_reason_label": hold_reason_label,
+    "task_title": task_title,
 }
 
 

@@ -21,15 +21,23 @@ from werkzeug.wrappers import Response as BaseResponse
 from order_flow.engine.actors import Actor
 from order_flow.engine.outbox import resolve_incident, retry_incident
 from order_flow.engine.tasks import TaskRef
-from order_flow.engine.why import WhyReport, why
-from order_flow.errors import NotFoundError, PermissionDeniedError, ValidationError
+from order_flow.engine.why import PossibleMove, WhyReport, why
+from order_flow.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    TransitionNotAllowedError,
+    ValidationError,
+)
 from order_flow.services.customers import CHANNELS, DIRECTIONS
+from order_flow.services.inbox import InboxService
+from order_flow.services.refusals import Refusal
 from order_flow.store.customers import Communication, Customer
 from order_flow.store.invoices import Invoice
 from order_flow.store.orders import Order
 from order_flow.store.tables import audit, tasks
 from order_flow.workflow.diagram import to_svg
 from web.ui.core import current_actor, lang_short, login_required_role, of, render
+from web.ui.labels import guard_label, outcome_label, role_label
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -129,13 +137,21 @@ def _task_row(s: Session, task_id: int, actor: Actor) -> tuple[TaskRef, Any]:
 @bp.get("/<int:task_id>")
 @login_required_role()
 def show(task_id: int) -> tuple[str, int]:
-    actor = current_actor()
+    return task_page(task_id, current_actor())
+
+
+def task_page(
+    task_id: int, actor: Actor, status: int = 200, refused: str = "", comment: str = ""
+) -> tuple[str, int]:
+    """The task page; ``refused`` explains a refused outcome next to the comment box,
+    which keeps what the clerk wrote (``comment``)."""
     app = of()
     with app.engine.session_factory() as s:
         ref, task = _task_row(s, task_id, actor)
         subject = load_subject(s, ref.instance_id)
         svg = diagram(s, subject)
         events = timeline(s, subject)
+        states = state_labels(s, subject)
         comms = []
         if subject.customer is not None:
             comms = list(
@@ -151,6 +167,7 @@ def show(task_id: int) -> tuple[str, int]:
     report: WhyReport = why(app.engine, ref.instance_id, actor, lang_short())
     return render(
         "task.html",
+        status=status,
         task=task,
         ref=ref,
         subject=subject,
@@ -158,12 +175,34 @@ def show(task_id: int) -> tuple[str, int]:
         events=events,
         comms=comms,
         why=report,
+        moves=why_moves(report),
+        states=states,
+        actor=actor,
+        refused=refused,
+        comment=comment,
         assignee=assignee,
         mine=task.assignee_id == actor.user_id,
         channels=CHANNELS,
         directions=DIRECTIONS,
         progress=app.orders.progress(subject.order) if subject.order else None,
     )
+
+
+def state_labels(s: Session, subject: Subject) -> dict[str, str]:
+    """Every state of the instance's workflow version by name, in the UI language."""
+    definition = of().engine.definitions.get(s, subject.instance.definition_id).definition
+    return {st.name: st.display(lang_short()) for st in definition.states}
+
+
+def why_moves(report: WhyReport) -> list[PossibleMove]:
+    """One move per trigger: the one that would go through, else the closest (fewest
+    refusing guards); a trigger with two routes (first or last approval) shows once."""
+    best: dict[str, PossibleMove] = {}
+    for mv in report.moves:
+        have = best.get(mv.trigger)
+        if have is None or len(mv.failing_guards) < len(have.failing_guards):
+            best[mv.trigger] = mv
+    return list(best.values())
 
 
 @bp.post("/<int:task_id>/claim")
@@ -219,8 +258,31 @@ def complete(task_id: int) -> BaseResponse | tuple[str, int]:
         for field, message in exc.errors.items():
             flash(f"{field}: {_(message)}", "error")
         return redirect(url_for("tasks.show", task_id=task_id))
+    except (TransitionNotAllowedError, PermissionDeniedError):
+        # A guard or the role said no: say why on the task page. Anything else (the
+        # order moved on meanwhile, another clerk took the task) keeps its error page.
+        refusal = None if task.kind == "incident" else _refusal(task_id, outcome, actor, text)
+        if refusal is None or refusal.stale:
+            raise
+        status = 403 if refusal.roles else 422
+        return task_page(task_id, actor, status, refusal_message(refusal, outcome), text or "")
     flash(_("Task %(id)s completed.", id=task_id), "success")
     return redirect(url_for("inbox.index", done=task_id))
+
+
+def _refusal(task_id: int, outcome: str, actor: Actor, text: str | None) -> Refusal | None:
+    return InboxService(of()).refusal(task_id, outcome, actor, text)
+
+
+def refusal_message(refusal: Refusal, outcome: str) -> str:
+    """What the clerk reads next to the comment box."""
+    if refusal.roles:
+        roles = ", ".join(role_label(r) for r in refusal.roles)
+        return _("Only %(roles)s may do that.", roles=roles)
+    if refusal.guards == ("reason_given",):
+        return _("%(action)s needs a reason.", action=outcome_label(outcome))
+    reasons = "; ".join(guard_label(g) for g in refusal.guards)
+    return _("Not possible: %(reasons)s", reasons=reasons)
 
 
 def _finish_incident(task_id: int, outcome: str, actor: Actor, text: str | None) -> None:
