@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, func, literal, or_, select, union, union_all
+from sqlalchemy import Select, and_, exists, func, literal, or_, select, union, union_all
 from sqlalchemy.orm import Session, aliased
 
 from order_flow.engine.actors import Actor
@@ -164,7 +164,9 @@ class InboxService:
         )
         if not _joins_instances(flt):
             stmt = stmt.join(instances, instances.c.id == tasks.c.instance_id)
-        stmt = stmt.where(problem)
+        # The first clause changes no result; it lets the partial index
+        # ix_tasks_open_problem narrow the open tasks before the join.
+        stmt = stmt.where(or_(tasks.c.kind == "incident", tasks.c.state == "problem"), problem)
         return stmt.order_by(tasks.c.priority, tasks.c.due_at.asc().nulls_last()).limit(limit)
 
     def _group_ids(self, actor: Actor, flt: InboxFilter, now: datetime, limit: int) -> Select[Any]:
@@ -192,8 +194,11 @@ class InboxService:
         if actor.is_supervisor:
             return literal(True)
         mine = tasks.c.assignee_id == actor.user_id
-        offered = tasks.c.id.in_(
-            select(candidates.c.task_id).where(candidates.c.group_name.in_(sorted(actor.groups)))
+        # EXISTS probes the candidates' primary key per task; IN (subquery) made
+        # PostgreSQL scan every candidate row at scale (bench/inbox).
+        offered = exists().where(
+            candidates.c.task_id == tasks.c.id,
+            candidates.c.group_name.in_(sorted(actor.groups)),
         )
         return or_(mine, offered)
 
