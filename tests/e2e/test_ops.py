@@ -66,7 +66,8 @@ def test_metrics_report_queue_depth_open_tasks_breaches_incidents_and_step_laten
         uow.commit()
     extra = on_hold_task(app, boss)
     with app.engine.session_factory() as s:
-        job = s.scalars(select(outbox.c.id).order_by(outbox.c.id.desc())).first()
+        last_check = select(outbox.c.id).where(outbox.c.step == "order.run_checks")
+        job = s.scalars(last_check.order_by(outbox.c.id.desc())).first()
     assert job is not None and extra
     with app.engine.uow() as uow:  # one job waiting on the urgent queue, one failed for good
         uow.session.execute(

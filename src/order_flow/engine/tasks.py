@@ -227,16 +227,7 @@ class TaskService:
                 }
             )
         now = self.engine.clock()
-        done = rowcount(
-            s.execute(
-                update(tasks)
-                .where(tasks.c.id == task_id, tasks.c.status == "open")
-                .values(assignee_id=assignee_id, claimed_at=now)
-            )
-        )
-        if done != 1:
-            raise TaskStateError(f"task {task_id} is not open")
-        self._set_unclaimed(s, task_id, False)
+        self._set_assignee(s, task_id, assignee_id, now)
         self._audit(
             s, task, "reassign", actor, now, data={"from": task.assignee_id, "to": assignee_id}
         )
@@ -247,16 +238,7 @@ class TaskService:
             self._require_supervisor(actor)
             task = self.get(s, task_id)
             now = self.engine.clock()
-            done = rowcount(
-                s.execute(
-                    update(tasks)
-                    .where(tasks.c.id == task_id, tasks.c.status == "open")
-                    .values(assignee_id=None, claimed_at=None)
-                )
-            )
-            if done != 1:
-                raise TaskStateError(f"task {task_id} is not open")
-            self._set_unclaimed(s, task_id, True)
+            self._set_assignee(s, task_id, None, now)
             self._audit(s, task, "unassign", actor, now, data={"from": task.assignee_id})
             uow.commit()
 
@@ -276,6 +258,21 @@ class TaskService:
     def _require_supervisor(actor: Actor) -> None:
         if not actor.is_supervisor:
             raise PermissionDeniedError("only a supervisor may do that")
+
+    def _set_assignee(
+        self, s: Session, task_id: int, assignee_id: int | None, now: datetime
+    ) -> None:
+        """Give an open task to someone (or back to its groups when None)."""
+        done = rowcount(
+            s.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.status == "open")
+                .values(assignee_id=assignee_id, claimed_at=None if assignee_id is None else now)
+            )
+        )
+        if done != 1:
+            raise TaskStateError(f"task {task_id} is not open")
+        self._set_unclaimed(s, task_id, assignee_id is None)
 
     @staticmethod
     def _set_unclaimed(s: Session, task_id: int, value: bool) -> None:
