@@ -42,6 +42,9 @@ class Settings:
     outbox_republish_after_s: int = 600
     #: Attempts before a failing step becomes an incident.
     job_max_attempts: int = 5
+    #: Minutes between the rungs of the SLA ladder for an overdue task: remind the
+    #: assignee, then back to the group's queue, then to the supervisors.
+    sla_ladder_step_minutes: int = 60
     #: Folder with the workflow definition files.
     workflows_dir: Path = field(default_factory=lambda: Path.cwd() / "workflows")
     #: Echo SQL statements (debugging only).

@@ -1,9 +1,10 @@
 """Timers kept in the database and scanned by beat: the SLA ladder, stale jobs.
 
 The ladder for an open human task past its due time, one rung per scan once the
-previous rung is ``LADDER_STEP`` old: 1) remind the assignee, 2) put the task back
-in its groups' queue, 3) hand it to the supervisors (top priority). Every rung is
-an audit event, so the task page and the supervisor console show it.
+previous rung is ``settings.sla_ladder_step_minutes`` old: 1) remind the assignee,
+2) put the task back in its groups' queue, 3) hand it to the supervisors (top
+priority). Every rung is an audit event, so the task page and the supervisor
+console show it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from order_flow.store.tables import candidates, rowcount, tasks
 if TYPE_CHECKING:
     from order_flow.bootstrap import App
 
-#: Time between rungs of the escalation ladder (wall-clock).
-LADDER_STEP = timedelta(hours=1)
 RUNGS = {1: "sla_remind", 2: "sla_requeue", 3: "sla_escalate"}
 
 
@@ -28,6 +27,7 @@ def escalate_overdue(app: App, batch: int = 500) -> int:
     """Move overdue open tasks one rung up the ladder; returns how many moved."""
     engine = app.engine
     now = engine.clock()
+    step = timedelta(minutes=app.settings.sla_ladder_step_minutes)
     moved = 0
     with engine.uow() as uow:
         s = uow.session
@@ -50,7 +50,7 @@ def escalate_overdue(app: App, batch: int = 500) -> int:
             .limit(batch)
         ).all()
         for r in rows:
-            if r.escalated_at is not None and now - r.escalated_at < LADDER_STEP:
+            if r.escalated_at is not None and now - r.escalated_at < step:
                 continue
             rung = r.escalation + 1
             values: dict[str, object] = {"escalation": rung, "escalated_at": now}
