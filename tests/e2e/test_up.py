@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import WORKFLOWS
+from tests.conftest import WORKFLOWS, service_missing
 from tests.e2e.conftest import free_port, wait_until
 
 #: Migrate, deploy, load the demo, start four processes (gunicorn, celery x2, relay).
@@ -56,7 +56,7 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
     if not Path("/proc/self/stat").exists():
-        pytest.skip("needs /proc to find the child processes")
+        service_missing("/proc (to find the child processes)", "not mounted")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_FLOW_")}
     env.update(

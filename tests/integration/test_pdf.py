@@ -19,6 +19,7 @@ from order_flow.engine.steps import drain, run_job
 from order_flow.services import invoicing, pdf
 from order_flow.store.invoices import Invoice, InvoiceCounter
 from order_flow.store.tables import outbox
+from tests.conftest import service_missing
 from tests.integration.order_helpers import People, customer, people, product, submit
 
 TAX_CODE = "1090101010000000000"
@@ -179,5 +180,5 @@ def test_without_a_truetype_font_the_builtin_cid_font_still_prints_chinese(
 
 def test_a_configured_font_file_is_embedded(fresh_fonts: None) -> None:
     if not pdf.WQY_ZENHEI.is_file():
-        pytest.skip("fonts-wqy-zenhei is not installed")
+        service_missing("the CJK font (Debian fonts-wqy-zenhei)", pdf.WQY_ZENHEI)
     assert pdf.cjk_font(str(pdf.WQY_ZENHEI)).startswith("CJK-")
