@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from order_flow.store import catalog, customers, invoices, models, orders
+from order_flow.store import catalog, customers, imports, invoices, models, orders
 from order_flow.store.base import Base
 
-__all__ = ["Base", "catalog", "customers", "invoices", "models", "orders"]
+__all__ = ["Base", "catalog", "customers", "imports", "invoices", "models", "orders"]
 
 metadata = Base.metadata
