@@ -108,6 +108,10 @@ class Settings:
     pdf_font: str = ""
     #: Folder for issued invoice PDFs (<series>/<number>.pdf); empty means data_dir/invoices.
     pdf_dir: str = ""
+    #: Render each invoice's PDF when it is numbered (stored in pdf_dir, attached to the
+    #: invoice mail). Off: invoices are issued and mailed without a PDF, e.g. where the
+    #: tax platform delivers the official e-invoice; the invoice page then offers none.
+    invoice_pdf: bool = True
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -6,6 +6,7 @@ import dataclasses
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from order_flow.bootstrap import App
 from order_flow.config import Settings
+from order_flow.domain.enums import RedReason
 from order_flow.engine.steps import JobOutcome, StepContext, drain, run_job
 from order_flow.errors import NotFoundError, ValidationError
 from order_flow.services import notify
@@ -143,6 +145,38 @@ def test_an_issued_invoice_is_mailed_with_its_pdf_in_the_customers_language(
     )  # fmt: skip
     assert log.dedupe_key == job.idempotency_key
     assert log.summary.startswith("邮件已发送至 buyer@example.com")
+
+
+@pytest.mark.parametrize(
+    ("locale", "attached", "without"),
+    [("zh_CN", "发票 PDF 见附件", "如有疑问"), ("en", "attached as a PDF", "anything is unclear")],
+)
+def test_with_invoice_pdf_off_invoices_are_numbered_and_mailed_without_a_pdf(
+    app: App,
+    who: People,
+    mails: list[EmailMessage],
+    locale: str,
+    attached: str,
+    without: str,
+) -> None:
+    with_settings(app, invoice_pdf=False)
+    invoice = issue_invoice(app, who, locale=locale)
+    assert invoice_state(app, invoice) == "sent"
+    assert invoice.number == 1 and invoice.total_gross == Decimal("1130.00")
+    assert (invoice.pdf_path, invoice.pdf_sha256) == (None, None)
+    assert not (app.settings.data_dir / "invoices").exists()
+    (msg,) = mails
+    assert invoice.display_number in str(msg["Subject"])
+    assert pdf_attachments(msg) == []
+    body = msg.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "1130.00" in text and without in text and attached not in text
+    app.invoices.request_red(invoice.id, who.boss, RedReason.GOODS_RETURNED, "113.00", "退一台")
+    red = app.invoices.approve_red(invoice.id, who.boss, "同意")
+    assert red.number == 2 and red.total_gross == Decimal("-113.00")
+    assert (red.pdf_path, red.pdf_sha256) == (None, None)
+    assert not (app.settings.data_dir / "invoices").exists()
 
 
 def test_a_redelivered_notify_job_sends_nothing_more(

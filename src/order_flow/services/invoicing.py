@@ -516,7 +516,8 @@ class InvoiceService:
         red.number = take_number(s, red.series)
         s.add(red)
         s.flush()
-        pdf.store_invoice_pdf(s, red, self.app)  # numbered now, so its PDF is kept like blue's
+        if self.app.settings.invoice_pdf:  # numbered now, so its PDF is kept like blue's
+            pdf.store_invoice_pdf(s, red, self.app)
         return red
 
     # -- payments --------------------------------------------------------------------
@@ -748,7 +749,8 @@ def issue_step(ctx: StepContext) -> None:
     invoice.due_date = today + timedelta(days=customer.payment_days)
     invoice.problem = None
     s.flush()
-    pdf.store_invoice_pdf(s, invoice, ctx.app)  # same transaction: a rollback undoes both
+    if ctx.app.settings.invoice_pdf:  # same transaction: a rollback undoes both
+        pdf.store_invoice_pdf(s, invoice, ctx.app)
     ctx.fire("issue", context_update={"number": invoice.display_number})
     if order.instance_id is not None:  # this bill may be what the order waited for
         ctx.app.orders.complete_if_done_in(ctx.uow, order)

@@ -221,9 +221,13 @@ class NotificationService:
             "due_date": _fmt(invoice.due_date),
             "total_gross": _fmt(invoice.total_gross),
             "total_capitals": amount_in_capitals(invoice.total_gross),
+            # settings.invoice_pdf off: no PDF was made, so none is attached
+            "pdf_attached": bool(settings.invoice_pdf or invoice.pdf_path),
         }
 
         def attach() -> list[tuple[str, bytes]]:
+            if not context["pdf_attached"]:
+                return []
             return [(f"{invoice.display_number}.pdf", pdf.pdf_of(s, invoice, self.app))]
 
         return self._deliver(
