@@ -38,7 +38,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 REDIS_URL = os.environ.get("ORDER_FLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-ALL_QUEUES = "urgent,default,pdf,email"
 #: A SIGTERMed process gets this long to finish its current task (warm shutdown).
 STOP_TIMEOUT_S = 15.0
 #: Startup of a worker (imports, broker connection, forking the pool).
@@ -256,17 +255,21 @@ class Cluster:
         self,
         env: Mapping[str, str],
         name: str = "w1",
-        queues: str = ALL_QUEUES,
+        queues: str = "",
         concurrency: int = 1,
         app: str = "",
         loglevel: str = "INFO",
         extra: tuple[str, ...] = (),
         wait: bool = True,
     ) -> Proc:
-        """``order-flow worker -Q queues -c concurrency`` (prefork, like docs/operations.md);
-        with ``app`` (a module for ``celery -A``, e.g. a floor's tasks) ``celery -A app
-        worker`` with the same options instead."""
-        args = ["-Q", queues, "-c", str(concurrency)]
+        """``order-flow worker -c concurrency`` (prefork, like docs/operations.md), on
+        ``queues`` (comma-separated) or else the command's default: every queue. With
+        ``app`` (a module for ``celery -A``, e.g. a floor's tasks) ``celery -A app
+        worker`` with the same options instead (``queues`` required)."""
+        args = ["-Q", queues] if queues else []
+        if app and not queues:
+            raise ValueError("celery -A app worker needs its queues")
+        args += ["-c", str(concurrency)]
         args += ["-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"]
         if app:
             argv = [str(BIN / "celery"), "-A", app, "worker", "-l", loglevel, *args, *extra]
