@@ -542,9 +542,11 @@ def up_cmd(ctx: click.Context, port: int, host: str, concurrency: int, no_demo: 
     sys.exit(code)
 
 
+from order_flow.cli_import import import_group  # noqa: E402 - registered last, on purpose
 from order_flow.cli_reports import report  # noqa: E402 - registered last, on purpose
 
 main.add_command(report)
+main.add_command(import_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,401 @@
+"""Bulk order intake: order files (CSV, XLSX) and API batches, per order, idempotent.
+
+Every order is checked by the order service's own rules (order_input.parse_order,
+order_lines.prepare) and, when good, created and submitted into the workflow in
+the same transaction as its import key, like an order a clerk enters and submits.
+A bad order is reported and writes nothing; the good ones around it are imported.
+
+Orders are written in chunks of ``chunk_orders``, one transaction each, so a file of
+any size streams through in flat memory and a crash loses at most the chunk in
+flight. The import key (customer, customer PO) is the primary key of import_keys:
+an order that exists already (imported before, or entered by hand with the same
+PO) is reported as already imported, and two imports racing on one PO cannot both
+commit it: the loser's chunk rolls back and is redone, finding the winner's order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from order_flow.engine.actors import Actor
+from order_flow.engine.batch import NewInstance, start_many_in
+from order_flow.engine.uow import UnitOfWork
+from order_flow.errors import ConflictError, ValidationError
+from order_flow.services.import_files import OrderFile, RejectsWriter, Row, open_order_file
+from order_flow.services.import_rows import Group, Resolver, group_rows, key_digest, locate
+from order_flow.services.order_input import order_number, parse_order
+from order_flow.services.order_lines import apply, prepare
+from order_flow.store.imports import ImportBatch, ImportKey
+from order_flow.store.orders import Order
+
+if TYPE_CHECKING:
+    from order_flow.bootstrap import App
+
+#: Orders per transaction: big enough to batch the statements, small enough that a
+#: crash redoes little and another writer never waits long.
+CHUNK_ORDERS = 200
+#: Rejects and created orders a report keeps for showing (all are counted, and every
+#: reject goes to the ``on_reject`` callback).
+KEPT = 200
+_ORDERS = cast(Table, Order.__table__)
+_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one order: created, already (imported before) or rejected."""
+
+    status: str
+    order_id: int | None = None
+    number: str | None = None
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    column: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    row: Row
+    problems: tuple[Problem, ...]
+
+
+@dataclass
+class ImportReport:
+    batch_id: int
+    source: str
+    header: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    rows_total: int = 0
+    rows_imported: int = 0
+    rows_already: int = 0
+    rows_rejected: int = 0
+    orders_created: int = 0
+    orders_already: int = 0
+    rejects: list[Rejected] = field(default_factory=list)
+    created: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One order to write: its import key (None when it has errors) and body."""
+
+    key: tuple[int, str] | None
+    data: Mapping[str, Any]
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+
+class ImportService:
+    def __init__(self, app: App, chunk_orders: int = CHUNK_ORDERS) -> None:
+        self.app = app
+        self.chunk_orders = max(1, chunk_orders)
+
+    # -- files ------------------------------------------------------------------------
+
+    def import_file(
+        self,
+        source: Path | IO[bytes],
+        actor: Actor,
+        *,
+        name: str | None = None,
+        rejects: IO[str] | None = None,
+        translate: Callable[[str], str] = str,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> ImportReport:
+        """Import every good order of the file; ValidationError only for the file itself
+        (unreadable, no header, a required column missing): then nothing is written.
+
+        Every rejected row goes to ``rejects`` as CSV (reasons through ``translate``);
+        the report keeps the first few for showing."""
+        f = open_order_file(source, name)
+        label = name or (source.name if isinstance(source, Path) else "upload")
+        report = ImportReport(self._new_batch(label, actor), label, f.header, f.ignored)
+        writer = None if rejects is None else RejectsWriter(rejects, f.header, translate)
+        on_reject = None if writer is None else writer.write_rejected
+        resolver, seen = Resolver(), set[int]()
+        for chunk in _chunks(group_rows(f.rows()), self.chunk_orders):
+            with self.app.engine.session_factory() as s:
+                resolver.load(s, chunk)
+            candidates = []
+            for group in chunk:
+                resolver.body(group)
+                if group.key is not None:
+                    digest = key_digest(group.key)
+                    if digest in seen:
+                        group.errors["customer_po"] = (
+                            "this order's rows must be next to each other: "
+                            "the same customer and PO came earlier in the file"
+                        )
+                    seen.add(digest)
+                key = None if group.errors else group.key
+                candidates.append(Candidate(key, group.data, group.errors))
+            outcomes = self.write(candidates, actor, report.batch_id)
+            for group, outcome in zip(chunk, outcomes, strict=True):
+                self._tally(report, f, group, outcome, on_reject)
+            if on_progress is not None:
+                on_progress(f.position - f.header_row)
+        self._finish(report)
+        return report
+
+    def _tally(
+        self,
+        report: ImportReport,
+        f: OrderFile,
+        group: Group,
+        outcome: Outcome,
+        on_reject: Callable[[Rejected], None] | None,
+    ) -> None:
+        n = len(group.rows)
+        report.rows_total += n
+        if outcome.status == "created":
+            report.rows_imported += n
+            report.orders_created += 1
+            if len(report.created) < KEPT and outcome.order_id and outcome.number:
+                report.created.append((outcome.order_id, outcome.number))
+            return
+        if outcome.status == "already":
+            report.rows_already += n
+            report.orders_already += 1
+            return
+        report.rows_rejected += n
+        by_row: dict[int, list[Problem]] = {}
+        for key, message in outcome.errors.items():
+            row, column = locate(group, key, f)
+            by_row.setdefault(row.number, []).append(Problem(column, message))
+        first = min(by_row)
+        for row in group.rows:
+            problems = by_row.get(row.number) or [
+                Problem("", f"not imported: row {first} of the same order has an error")
+            ]
+            rejected = Rejected(row, tuple(problems))
+            if len(report.rejects) < KEPT:
+                report.rejects.append(rejected)
+            if on_reject is not None:
+                on_reject(rejected)
+
+    # -- API batches ----------------------------------------------------------------------
+
+    def import_bodies(
+        self,
+        bodies: Sequence[Mapping[str, Any]],
+        actor: Actor,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> tuple[int, list[Outcome]]:
+        """Order bodies as POST /orders takes them, each with its customer_po: the batch
+        and one outcome per body, in order. The same customer and PO twice: the second
+        is refused."""
+        try:
+            batch_id = self._new_batch(
+                "api", actor, idempotency_key=idempotency_key, request_hash=request_hash
+            )
+        except IntegrityError:  # a twin request holds the key; the PO keys still dedupe
+            batch_id = self._new_batch("api", actor)
+        candidates: list[Candidate] = []
+        seen: dict[tuple[int, str], int] = {}
+        for i, body in enumerate(bodies):
+            po = str(body.get("customer_po") or "").strip()
+            customer_id = body.get("customer_id")
+            errors: dict[str, str] = {}
+            if not po:
+                errors["customer_po"] = (
+                    "required for an import: it groups the lines and makes a re-import safe"
+                )
+            key = (customer_id, po) if isinstance(customer_id, int) and po else None
+            if key is not None and key in seen:
+                errors["customer_po"] = f"the same customer and PO as orders[{seen[key]}]"
+            elif key is not None:
+                seen[key] = i
+            candidates.append(Candidate(None if errors else key, body, errors))
+        outcomes: list[Outcome] = []
+        for start in range(0, len(candidates), self.chunk_orders):
+            outcomes += self.write(candidates[start : start + self.chunk_orders], actor, batch_id)
+        report = ImportReport(batch_id, "api")
+        for outcome in outcomes:
+            report.rows_total += 1
+            report.rows_imported += outcome.status == "created"
+            report.orders_created += outcome.status == "created"
+            report.rows_already += outcome.status == "already"
+            report.rows_rejected += outcome.status == "rejected"
+        self._finish(report)
+        return batch_id, outcomes
+
+    # -- writing ----------------------------------------------------------------------
+
+    def write(
+        self, candidates: Sequence[Candidate], actor: Actor, batch_id: int | None = None
+    ) -> list[Outcome]:
+        """One transaction for the chunk; redone when a concurrent import won a key."""
+        for attempt in range(_RETRIES):
+            try:
+                with self.app.engine.uow() as uow:
+                    outcomes = self._write_in(uow, candidates, actor, batch_id)
+                    uow.commit()
+                    return outcomes
+            except IntegrityError:
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _write_in(
+        self,
+        uow: UnitOfWork,
+        candidates: Sequence[Candidate],
+        actor: Actor,
+        batch_id: int | None,
+    ) -> list[Outcome]:
+        s = uow.session
+        orders_service = self.app.orders
+        today = orders_service.today()
+        now = self.app.engine.clock()
+        existing = _existing(s, [c.key for c in candidates if c.key is not None])
+        outcomes: list[Outcome | None] = [None] * len(candidates)
+        new: list[tuple[int, Order, str]] = []
+        for i, c in enumerate(candidates):
+            if c.errors:
+                outcomes[i] = Outcome("rejected", errors=c.errors)
+                continue
+            if c.key is not None and c.key in existing:
+                order_id, number = existing[c.key]
+                outcomes[i] = Outcome("already", order_id, number)
+                continue
+            parsed = parse_order(c.data, today, self.app.settings)
+            try:
+                customer, lines = prepare(self.app.catalog, s, parsed, today)
+            except ValidationError as exc:
+                outcomes[i] = Outcome("rejected", errors=exc.errors)
+                continue
+            order = Order(
+                number=f"tmp-{uuid.uuid4().hex[:28]}",
+                customer_id=customer.id,
+                created_by=actor.name,
+                created_at=now,
+            )
+            apply(order, parsed, lines)
+            new.append((i, order, customer.name))
+        if new:
+            s.add_all([o for _, o, _ in new])
+            s.flush()
+            numbers = [order_number(today, o.id) for _, o, _ in new]
+            starts = [
+                NewInstance(
+                    str(o.id), {"number": n, "customer": name, "hold_reason": ""}, o.priority
+                )
+                for (_, o, name), n in zip(new, numbers, strict=True)
+            ]
+            started = start_many_in(
+                self.app.engine, uow, "order", "order", starts, actor, fire="submit"
+            )
+            s.execute(
+                update(_ORDERS)
+                .where(_ORDERS.c.id == bindparam("b_id"))
+                .values(number=bindparam("b_number"), instance_id=bindparam("b_instance")),
+                [
+                    {"b_id": o.id, "b_number": n, "b_instance": r.instance_id}
+                    for (_, o, _), n, r in zip(new, numbers, started, strict=True)
+                ],
+            )
+            keys = []
+            for (i, o, _), n, r in zip(new, numbers, started, strict=True):
+                set_committed_value(o, "number", n)
+                set_committed_value(o, "instance_id", r.instance_id)
+                outcomes[i] = Outcome("created", o.id, n)
+                key = candidates[i].key
+                if key is not None:
+                    keys.append(dict(customer_id=key[0], customer_po=key[1], order_id=o.id,
+                                     batch_id=batch_id, created_at=now))  # fmt: skip
+            if keys:
+                s.execute(insert(ImportKey), keys)
+        assert all(o is not None for o in outcomes)
+        return [o for o in outcomes if o is not None]
+
+    # -- batches ------------------------------------------------------------------------
+
+    def _new_batch(self, source: str, actor: Actor, **extra: Any) -> int:
+        with self.app.engine.uow() as uow:
+            batch = ImportBatch(
+                source=source[:200], created_by=actor.name, created_at=self.app.engine.clock(),
+                **extra,
+            )  # fmt: skip
+            uow.session.add(batch)
+            uow.session.flush()
+            uow.commit()
+            return batch.id
+
+    def _finish(self, report: ImportReport) -> None:
+        with self.app.engine.uow() as uow:
+            uow.session.execute(
+                update(ImportBatch)
+                .where(ImportBatch.id == report.batch_id)
+                .values(
+                    finished_at=self.app.engine.clock(),
+                    rows_total=report.rows_total,
+                    rows_imported=report.rows_imported,
+                    rows_already=report.rows_already,
+                    rows_rejected=report.rows_rejected,
+                    orders_created=report.orders_created,
+                )
+            )
+            uow.commit()
+
+    def batch(self, batch_id: int) -> ImportBatch | None:
+        with self.app.engine.session_factory() as s:
+            return s.get(ImportBatch, batch_id)
+
+    def by_key(self, key: str, digest: str) -> ImportBatch | None:
+        """The answered API batch of this Idempotency-Key; 409 for another body."""
+        with self.app.engine.session_factory() as s:
+            batch = s.scalar(select(ImportBatch).where(ImportBatch.idempotency_key == key))
+        if batch is not None and batch.request_hash != digest:
+            raise ConflictError("Idempotency-Key reused with a different body")
+        return batch if batch is not None and batch.result is not None else None
+
+    def store_result(self, batch_id: int, result: Mapping[str, Any]) -> None:
+        """Keep an API batch's answer, replayed for a retry with its Idempotency-Key."""
+        with self.app.engine.uow() as uow:
+            uow.session.execute(
+                update(ImportBatch).where(ImportBatch.id == batch_id).values(result=dict(result))
+            )
+            uow.commit()
+
+
+def _existing(
+    s: Session, keys: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], tuple[int, str]]:
+    """Orders that already carry these (customer, PO) keys: the first of each."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return {}
+    pair = tuple_(Order.customer_id, Order.customer_po)
+    stmt = (
+        select(Order.customer_id, Order.customer_po, Order.id, Order.number)
+        .where(pair.in_(wanted))
+        .order_by(Order.id)
+    )
+    found: dict[tuple[int, str], tuple[int, str]] = {}
+    for customer_id, po, order_id, number in s.execute(stmt).all():
+        found.setdefault((customer_id, str(po)), (order_id, number))
+    return found
+
+
+def _chunks(groups: Iterator[Group], size: int) -> Iterator[list[Group]]:
+    chunk: list[Group] = []
+    for group in groups:
+        chunk.append(group)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
