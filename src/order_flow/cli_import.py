@@ -43,9 +43,12 @@ OPERATOR = Actor(name="cli", role="admin")
 
 
 class _Rate(ProgressColumn):
+    """Rows per second since the start (steadier than rich's moving window)."""
+
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
+        elapsed = task.finished_time or task.elapsed or 0.0
+        rate = task.completed / elapsed if elapsed > 0 else 0.0
+        return Text(f"{rate:,.0f} rows/s", style="progress.data.speed")
 
 
 @click.group("import")
@@ -131,9 +134,12 @@ def _summary(console: Console, report: ImportReport, rejects_path: Path | None) 
         f"{report.rows_already:,} already imported ({report.orders_already:,} orders), "
         f"[red]{report.rows_rejected:,} rejected[/red]",
         highlight=False,
+        soft_wrap=True,
     )
     if report.ignored_columns:
-        console.print(f"ignored columns: {', '.join(report.ignored_columns)}", highlight=False)
+        console.print(
+            f"ignored columns: {', '.join(report.ignored_columns)}", highlight=False, soft_wrap=True
+        )
     shown = report.rejects[:SHOWN]
     if shown:
         more = f" (the first {len(shown)} of {report.rows_rejected:,})"
@@ -148,4 +154,5 @@ def _summary(console: Console, report: ImportReport, rejects_path: Path | None) 
         console.print(
             f"rejected rows written to {rejects_path}: fix them there and import that file",
             highlight=False,
+            soft_wrap=True,
         )

@@ -141,7 +141,10 @@ def count_rows(path: Path) -> int | None:
     if path.suffix.lower() == ".xlsx":
         from openpyxl import load_workbook
 
-        wb = load_workbook(path, read_only=True, data_only=True)
+        try:
+            wb = load_workbook(path, read_only=True, data_only=True)
+        except Exception:  # noqa: BLE001 - the import itself reports the bad file
+            return None
         try:
             rows = wb.worksheets[0].max_row
         finally:

@@ -34,6 +34,8 @@ from order_flow.services.import_files import OrderFile, RejectsWriter, Row, open
 from order_flow.services.import_rows import Group, Resolver, group_rows, key_digest, locate
 from order_flow.services.order_input import order_number, parse_order
 from order_flow.services.order_lines import apply, prepare
+from order_flow.store.catalog import Product
+from order_flow.store.customers import Customer
 from order_flow.store.imports import ImportBatch, ImportKey
 from order_flow.store.orders import Order
 
@@ -261,6 +263,9 @@ class ImportService:
         today = orders_service.today()
         now = self.app.engine.clock()
         existing = _existing(s, [c.key for c in candidates if c.key is not None])
+        # prepare() looks each customer and product up with Session.get; loaded here in
+        # two queries and held, they come from the identity map (it holds them weakly).
+        held = _preload(s, candidates)
         outcomes: list[Outcome | None] = [None] * len(candidates)
         new: list[tuple[int, Order, str]] = []
         for i, c in enumerate(candidates):
@@ -318,7 +323,7 @@ class ImportService:
                                      batch_id=batch_id, created_at=now))  # fmt: skip
             if keys:
                 s.execute(insert(ImportKey), keys)
-        assert all(o is not None for o in outcomes)
+        assert all(o is not None for o in outcomes) and held is not None
         return [o for o in outcomes if o is not None]
 
     # -- batches ------------------------------------------------------------------------
@@ -388,6 +393,26 @@ def _existing(
     for customer_id, po, order_id, number in s.execute(stmt).all():
         found.setdefault((customer_id, str(po)), (order_id, number))
     return found
+
+
+def _preload(s: Session, candidates: Sequence[Candidate]) -> list[object]:
+    """The chunk's customers and products, loaded in one query each."""
+    customer_ids, product_ids = set(), set()
+    for c in candidates:
+        if c.errors:
+            continue
+        customer_ids.add(c.data.get("customer_id"))
+        for line in c.data.get("lines") or ():
+            if isinstance(line, Mapping):
+                product_ids.add(line.get("product_id"))
+    held: list[object] = []
+    customers = sorted(i for i in customer_ids if type(i) is int)
+    products = sorted(i for i in product_ids if type(i) is int)
+    if customers:
+        held += s.scalars(select(Customer).where(Customer.id.in_(customers))).all()
+    if products:
+        held += s.scalars(select(Product).where(Product.id.in_(products))).all()
+    return held
 
 
 def _chunks(groups: Iterator[Group], size: int) -> Iterator[list[Group]]:
