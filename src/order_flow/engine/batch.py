@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert
 
 from order_flow.engine.actors import Actor
 from order_flow.engine.core import (
@@ -27,8 +27,8 @@ from order_flow.engine.core import (
 )
 from order_flow.engine.publisher import JobRef
 from order_flow.engine.uow import UnitOfWork
-from order_flow.errors import ConflictError, PermissionDeniedError
-from order_flow.store.tables import audit, instances, outbox, rowcount
+from order_flow.errors import PermissionDeniedError
+from order_flow.store.tables import audit, instances, outbox
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,11 @@ def start_many_in(
             definition_id=loaded.id,
             subject_type=subject_type,
             subject_id=str(item.subject_id),
-            state=initial_name,
-            version=1,
+            # Born in the state the trigger leads to: nobody can see the instance
+            # between its start and the move, so the row is written once, as it ends
+            # up; the audit trail still records both events.
+            state=dest.name,
+            version=2 if fire else 1,
             priority=PRIORITY_RANK[item.priority],
             context=dict(item.context),
             created_by=actor.name,
@@ -104,15 +107,6 @@ def start_many_in(
         s.execute(insert(audit), events)
         return [FireResult(i, "start", "", initial_name, 1) for i in ids]
 
-    changed = rowcount(
-        s.execute(
-            update(instances)
-            .where(instances.c.id.in_(ids), instances.c.version == 1)
-            .values(state=dest.name, version=2, updated_at=now, entered_at=now)
-        )
-    )
-    if changed != len(ids):
-        raise ConflictError("instances were changed by another transaction while starting")
     data = None if actor.is_system else {"groups": sorted(actor.groups)}
     events += [
         _event(i, "transition", fire, initial_name, dest.name, actor, now, data) for i in ids

@@ -15,28 +15,20 @@ commit it: the loser's chunk rolls back and is redone, finding the winner's orde
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from order_flow.engine.actors import Actor
-from order_flow.engine.batch import NewInstance, start_many_in
-from order_flow.engine.uow import UnitOfWork
-from order_flow.errors import ConflictError, ValidationError
+from order_flow.errors import ConflictError
 from order_flow.services.import_files import OrderFile, RejectsWriter, Row, open_order_file
 from order_flow.services.import_rows import Group, Resolver, group_rows, key_digest, locate
-from order_flow.services.order_input import order_number, parse_order
-from order_flow.services.order_lines import apply, prepare
-from order_flow.store.catalog import Product
-from order_flow.store.customers import Customer
-from order_flow.store.imports import ImportBatch, ImportKey
+from order_flow.services.import_writer import Candidate, OrderWriter, Outcome
+from order_flow.store.imports import ImportBatch
 from order_flow.store.orders import Order
 
 if TYPE_CHECKING:
@@ -50,16 +42,6 @@ CHUNK_ORDERS = 200
 KEPT = 200
 _ORDERS = cast(Table, Order.__table__)
 _RETRIES = 3
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one order: created, already (imported before) or rejected."""
-
-    status: str
-    order_id: int | None = None
-    number: str | None = None
-    errors: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,15 +72,6 @@ class ImportReport:
     created: list[tuple[int, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One order to write: its import key (None when it has errors) and body."""
-
-    key: tuple[int, str] | None
-    data: Mapping[str, Any]
-    errors: Mapping[str, str] = field(default_factory=dict)
-
-
 class ImportService:
     def __init__(self, app: App, chunk_orders: int = CHUNK_ORDERS) -> None:
         self.app = app
@@ -124,32 +97,45 @@ class ImportService:
         f = open_order_file(source, name)
         label = name or (source.name if isinstance(source, Path) else "upload")
         report = ImportReport(self._new_batch(label, actor), label, f.header, f.ignored)
-        writer = None if rejects is None else RejectsWriter(rejects, f.header, translate)
-        on_reject = None if writer is None else writer.write_rejected
+        out = None if rejects is None else RejectsWriter(rejects, f.header, translate)
+        on_reject = None if out is None else out.write_rejected
         resolver, seen = Resolver(), set[int]()
-        for chunk in _chunks(group_rows(f.rows()), self.chunk_orders):
-            with self.app.engine.session_factory() as s:
-                resolver.load(s, chunk)
-            candidates = []
-            for group in chunk:
-                resolver.body(group)
-                if group.key is not None:
-                    digest = key_digest(group.key)
-                    if digest in seen:
-                        group.errors["customer_po"] = (
-                            "this order's rows must be next to each other: "
-                            "the same customer and PO came earlier in the file"
-                        )
-                    seen.add(digest)
-                key = None if group.errors else group.key
-                candidates.append(Candidate(key, group.data, group.errors))
-            outcomes = self.write(candidates, actor, report.batch_id)
-            for group, outcome in zip(chunk, outcomes, strict=True):
-                self._tally(report, f, group, outcome, on_reject)
-            if on_progress is not None:
-                on_progress(f.position - f.header_row)
+        with OrderWriter(self.app, actor, report.batch_id) as writer:
+            for chunk in _chunks(group_rows(f.rows()), self.chunk_orders):
+                self._chunk(writer, resolver, seen, chunk, f, report, on_reject)
+                if on_progress is not None:
+                    on_progress(f.position - f.header_row)
         self._finish(report)
         return report
+
+    def _chunk(
+        self,
+        writer: OrderWriter,
+        resolver: Resolver,
+        seen: set[int],
+        chunk: list[Group],
+        f: OrderFile,
+        report: ImportReport,
+        on_reject: Callable[[Rejected], None] | None,
+    ) -> None:
+        with self.app.engine.session_factory() as s:
+            resolver.load(s, chunk)
+        candidates = []
+        for group in chunk:
+            resolver.body(group)
+            if group.key is not None:
+                digest = key_digest(group.key)
+                if digest in seen:
+                    group.errors["customer_po"] = (
+                        "this order's rows must be next to each other: "
+                        "the same customer and PO came earlier in the file"
+                    )
+                seen.add(digest)
+            key = None if group.errors else group.key
+            candidates.append(Candidate(key, group.data, group.errors))
+        outcomes = writer.write(candidates)
+        for group, outcome in zip(chunk, outcomes, strict=True):
+            self._tally(report, f, group, outcome, on_reject)
 
     def _tally(
         self,
@@ -222,8 +208,9 @@ class ImportService:
                 seen[key] = i
             candidates.append(Candidate(None if errors else key, body, errors))
         outcomes: list[Outcome] = []
-        for start in range(0, len(candidates), self.chunk_orders):
-            outcomes += self.write(candidates[start : start + self.chunk_orders], actor, batch_id)
+        with OrderWriter(self.app, actor, batch_id) as writer:
+            for start in range(0, len(candidates), self.chunk_orders):
+                outcomes += writer.write(candidates[start : start + self.chunk_orders])
         report = ImportReport(batch_id, "api")
         for outcome in outcomes:
             report.rows_total += 1
@@ -233,98 +220,6 @@ class ImportService:
             report.rows_rejected += outcome.status == "rejected"
         self._finish(report)
         return batch_id, outcomes
-
-    # -- writing ----------------------------------------------------------------------
-
-    def write(
-        self, candidates: Sequence[Candidate], actor: Actor, batch_id: int | None = None
-    ) -> list[Outcome]:
-        """One transaction for the chunk; redone when a concurrent import won a key."""
-        for attempt in range(_RETRIES):
-            try:
-                with self.app.engine.uow() as uow:
-                    outcomes = self._write_in(uow, candidates, actor, batch_id)
-                    uow.commit()
-                    return outcomes
-            except IntegrityError:
-                if attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _write_in(
-        self,
-        uow: UnitOfWork,
-        candidates: Sequence[Candidate],
-        actor: Actor,
-        batch_id: int | None,
-    ) -> list[Outcome]:
-        s = uow.session
-        orders_service = self.app.orders
-        today = orders_service.today()
-        now = self.app.engine.clock()
-        existing = _existing(s, [c.key for c in candidates if c.key is not None])
-        # prepare() looks each customer and product up with Session.get; loaded here in
-        # two queries and held, they come from the identity map (it holds them weakly).
-        held = _preload(s, candidates)
-        outcomes: list[Outcome | None] = [None] * len(candidates)
-        new: list[tuple[int, Order, str]] = []
-        for i, c in enumerate(candidates):
-            if c.errors:
-                outcomes[i] = Outcome("rejected", errors=c.errors)
-                continue
-            if c.key is not None and c.key in existing:
-                order_id, number = existing[c.key]
-                outcomes[i] = Outcome("already", order_id, number)
-                continue
-            parsed = parse_order(c.data, today, self.app.settings)
-            try:
-                customer, lines = prepare(self.app.catalog, s, parsed, today)
-            except ValidationError as exc:
-                outcomes[i] = Outcome("rejected", errors=exc.errors)
-                continue
-            order = Order(
-                number=f"tmp-{uuid.uuid4().hex[:28]}",
-                customer_id=customer.id,
-                created_by=actor.name,
-                created_at=now,
-            )
-            apply(order, parsed, lines)
-            new.append((i, order, customer.name))
-        if new:
-            s.add_all([o for _, o, _ in new])
-            s.flush()
-            numbers = [order_number(today, o.id) for _, o, _ in new]
-            starts = [
-                NewInstance(
-                    str(o.id), {"number": n, "customer": name, "hold_reason": ""}, o.priority
-                )
-                for (_, o, name), n in zip(new, numbers, strict=True)
-            ]
-            started = start_many_in(
-                self.app.engine, uow, "order", "order", starts, actor, fire="submit"
-            )
-            s.execute(
-                update(_ORDERS)
-                .where(_ORDERS.c.id == bindparam("b_id"))
-                .values(number=bindparam("b_number"), instance_id=bindparam("b_instance")),
-                [
-                    {"b_id": o.id, "b_number": n, "b_instance": r.instance_id}
-                    for (_, o, _), n, r in zip(new, numbers, started, strict=True)
-                ],
-            )
-            keys = []
-            for (i, o, _), n, r in zip(new, numbers, started, strict=True):
-                set_committed_value(o, "number", n)
-                set_committed_value(o, "instance_id", r.instance_id)
-                outcomes[i] = Outcome("created", o.id, n)
-                key = candidates[i].key
-                if key is not None:
-                    keys.append(dict(customer_id=key[0], customer_po=key[1], order_id=o.id,
-                                     batch_id=batch_id, created_at=now))  # fmt: skip
-            if keys:
-                s.execute(insert(ImportKey), keys)
-        assert all(o is not None for o in outcomes) and held is not None
-        return [o for o in outcomes if o is not None]
 
     # -- batches ------------------------------------------------------------------------
 
@@ -374,45 +269,6 @@ class ImportService:
                 update(ImportBatch).where(ImportBatch.id == batch_id).values(result=dict(result))
             )
             uow.commit()
-
-
-def _existing(
-    s: Session, keys: Iterable[tuple[int, str]]
-) -> dict[tuple[int, str], tuple[int, str]]:
-    """Orders that already carry these (customer, PO) keys: the first of each."""
-    wanted = list(dict.fromkeys(keys))
-    if not wanted:
-        return {}
-    pair = tuple_(Order.customer_id, Order.customer_po)
-    stmt = (
-        select(Order.customer_id, Order.customer_po, Order.id, Order.number)
-        .where(pair.in_(wanted))
-        .order_by(Order.id)
-    )
-    found: dict[tuple[int, str], tuple[int, str]] = {}
-    for customer_id, po, order_id, number in s.execute(stmt).all():
-        found.setdefault((customer_id, str(po)), (order_id, number))
-    return found
-
-
-def _preload(s: Session, candidates: Sequence[Candidate]) -> list[object]:
-    """The chunk's customers and products, loaded in one query each."""
-    customer_ids, product_ids = set(), set()
-    for c in candidates:
-        if c.errors:
-            continue
-        customer_ids.add(c.data.get("customer_id"))
-        for line in c.data.get("lines") or ():
-            if isinstance(line, Mapping):
-                product_ids.add(line.get("product_id"))
-    held: list[object] = []
-    customers = sorted(i for i in customer_ids if type(i) is int)
-    products = sorted(i for i in product_ids if type(i) is int)
-    if customers:
-        held += s.scalars(select(Customer).where(Customer.id.in_(customers))).all()
-    if products:
-        held += s.scalars(select(Product).where(Product.id.in_(products))).all()
-    return held
 
 
 def _chunks(groups: Iterator[Group], size: int) -> Iterator[list[Group]]:
