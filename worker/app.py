@@ -1,8 +1,11 @@
 """The Celery application, built from order_flow's settings through the bootstrap.
 
-Routing (see docs/operations.md): order steps go to ``urgent`` or ``default`` by the
-order's priority; invoice issuing (numbering + PDF) to ``pdf``; notifications to
-``email``. Start workers per queue, e.g. ``celery -A worker.app worker -Q urgent,default``.
+Routing (see docs/operations.md): order steps go to ``default``; invoice issuing
+(numbering + PDF) to ``pdf``; notifications to ``email``. The jobs of an urgent
+instance go to the urgent lane of their queue (``urgent``, ``urgent.pdf``,
+``urgent.email``), which every worker serves first (worker/lanes.py). Start workers
+per queue, e.g. ``celery -A worker.celery_app worker -Q default`` (it serves
+``urgent`` too).
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from celery.schedules import crontab
 from kombu import Queue
 
 from order_flow.config import Settings
-
-QUEUES = ("urgent", "default", "pdf", "email")
+from order_flow.engine.core import QUEUES, URGENT_QUEUE
+from worker.lanes import UrgentFirstCycle
 
 #: How often beat runs the relay and the timer scan.
 RELAY_EVERY_S = 5.0
@@ -23,7 +26,11 @@ TIMERS_EVERY_S = 60.0
 def transport_options(settings: Settings) -> dict[str, object]:
     if not settings.broker_url.startswith(("redis://", "rediss://")):
         return {}  # kombu's SQLAlchemy transport passes these to create_engine(): TypeError
-    options: dict[str, object] = {"visibility_timeout": settings.broker_visibility_timeout_s}
+    options: dict[str, object] = {
+        "visibility_timeout": settings.broker_visibility_timeout_s,
+        # The order of BRPOP's keys: urgent lanes first, the others a share (lanes.py).
+        "queue_order_strategy": UrgentFirstCycle,
+    }
     if settings.broker_restore_every_s:
         # kombu sweeps unacknowledged messages every interval x throttle seconds.
         options.update(
@@ -57,10 +64,10 @@ def create_celery(settings: Settings | None = None) -> Celery:
         task_send_sent_event=True,
         timezone=settings.timezone,
         beat_schedule={
-            "relay": {
+            "relay": {  # urgent: it publishes the urgent retries, never behind a backlog
                 "task": "order_flow.relay",
                 "schedule": RELAY_EVERY_S,
-                "options": {"queue": "default"},
+                "options": {"queue": URGENT_QUEUE},
             },
             "timers": {
                 "task": "order_flow.timers",

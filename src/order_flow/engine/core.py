@@ -33,12 +33,25 @@ from order_flow.store.tables import audit, candidates, instances, outbox, rowcou
 from order_flow.store.types import utcnow
 from order_flow.workflow.definition import PRIORITIES, StateSpec
 
-#: Queue for a job of an urgent instance; everything else goes to DEFAULT_QUEUE.
-URGENT_QUEUE = "urgent"
+#: Queue for the steps of an instance that is not urgent (and for beat's own tasks).
 DEFAULT_QUEUE = "default"
 #: Steps with a queue of their own, so slow rendering or mail never holds up checks.
 STEP_QUEUES = {"invoice.issue": "pdf", "invoice.notify": "email", "notify.order": "email"}
+#: Every queue has an urgent lane beside it for the jobs of urgent instances, so an
+#: urgent job never waits behind the queue's backlog; workers serve the urgent lanes
+#: first and the others a guaranteed share (worker/lanes.py, docs/operations.md).
+URGENT_LANES = {DEFAULT_QUEUE: "urgent", "pdf": "urgent.pdf", "email": "urgent.email"}
+URGENT_QUEUE = URGENT_LANES[DEFAULT_QUEUE]
+#: Every queue a job can be sent to: each urgent lane before its queue.
+QUEUES = tuple(q for base, lane in URGENT_LANES.items() for q in (lane, base))
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
+
+
+def queue_for(step: str, priority_rank: int) -> str:
+    """The queue of a job: the step's queue, or its urgent lane for an urgent instance."""
+    queue = STEP_QUEUES.get(step, DEFAULT_QUEUE)
+    return URGENT_LANES[queue] if priority_rank == PRIORITY_RANK["urgent"] else queue
+
 
 _INSTANCE_COLUMNS = (
     instances.c.id,
@@ -271,9 +284,7 @@ class Engine:
         row = self.load(s, instance_id)
         if s.scalar(select(outbox.c.id).where(outbox.c.idempotency_key == key)) is not None:
             return None
-        queue = STEP_QUEUES.get(step) or (
-            URGENT_QUEUE if row.priority == PRIORITY_RANK["urgent"] else DEFAULT_QUEUE
-        )
+        queue = queue_for(step, row.priority)
         now = self.clock()
         values = dict(
             instance_id=instance_id,
@@ -444,9 +455,7 @@ class Engine:
             )
             task_ids = (task_id,)
         if spec.step is not None:
-            queue = STEP_QUEUES.get(spec.step) or (
-                URGENT_QUEUE if row.priority == PRIORITY_RANK["urgent"] else DEFAULT_QUEUE
-            )
+            queue = queue_for(spec.step, row.priority)
             key = f"{row.id}:{version}:{spec.step}"
             job_id = s.execute(
                 insert(outbox).returning(outbox.c.id),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, select, update
 
 from order_flow.engine.actors import Actor
+from order_flow.engine.core import URGENT_LANES
 from order_flow.engine.publisher import JobRef, Publisher
 from order_flow.errors import (
     NotFoundError,
@@ -53,31 +54,37 @@ def republish_after(app: App) -> timedelta:
 def relay_once(app: App, publisher: Publisher, limit: int = 500) -> int:
     """Publish due pending jobs and re-publish lost ones; returns how many were sent.
 
-    On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED, so several
-    relays never send the same row in the same round.
+    Two budgets per round: up to ``limit`` jobs of the urgent lanes, sent first, and
+    up to ``limit`` of the other queues, each oldest first. An urgent job so never
+    waits behind a backlog of normal ones, and a flood of urgent jobs never holds
+    the others back. On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED,
+    so several relays never send the same row in the same round.
     """
     engine = app.engine
     now = engine.clock()
     lost_before = now - republish_after(app)
+    urgent = list(URGENT_LANES.values())
     with engine.uow() as uow:
         s = uow.session
         due = (outbox.c.status == "pending") & (outbox.c.available_at <= now)
         lost = (outbox.c.status == "published") & (outbox.c.published_at < lost_before)
-        stmt = (
-            select(
-                outbox.c.id,
-                outbox.c.instance_id,
-                outbox.c.step,
-                outbox.c.queue,
-                outbox.c.idempotency_key,
+        rows: list[Any] = []
+        for lane in (outbox.c.queue.in_(urgent), outbox.c.queue.not_in(urgent)):
+            stmt = (
+                select(
+                    outbox.c.id,
+                    outbox.c.instance_id,
+                    outbox.c.step,
+                    outbox.c.queue,
+                    outbox.c.idempotency_key,
+                )
+                .where(due | lost, lane)
+                .order_by(outbox.c.available_at, outbox.c.id)
+                .limit(limit)
             )
-            .where(due | lost)
-            .order_by(outbox.c.available_at, outbox.c.id)
-            .limit(limit)
-        )
-        if s.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=outbox)
-        rows = s.execute(stmt).all()
+            if s.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True, of=outbox)
+            rows += s.execute(stmt).all()
         if not rows:
             return 0
         jobs = [JobRef(r.id, r.instance_id, r.step, r.queue, r.idempotency_key) for r in rows]
