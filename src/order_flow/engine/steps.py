@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from order_flow.engine.actors import SYSTEM
 from order_flow.engine.core import FireResult
 from order_flow.engine.uow import UnitOfWork
-from order_flow.store.tables import instances, outbox, rowcount
+from order_flow.store.tables import instances, outbox
 
 if TYPE_CHECKING:
     from order_flow.bootstrap import App
@@ -111,23 +111,24 @@ def run_job(app: App, job_id: int) -> JobOutcome:
 def _begin_attempt(app: App, job_id: int) -> int | None:
     """Count the attempt in its own transaction, so a crash mid-step still counts.
 
-    The job row is locked first: while another worker runs the job (it holds the
-    row for the whole step), a duplicate delivery waits here, then finds the job
-    finished and is skipped without using up an attempt.
+    One ``UPDATE ... RETURNING`` (a single round trip): it waits for the job row's
+    lock, which another worker running the job holds for the whole step, and then
+    re-checks the status on the committed row, so a duplicate delivery finds the
+    job finished and is skipped without using up an attempt.
     """
     with app.engine.uow() as uow:
         s = uow.session
         open_job = (outbox.c.id == job_id) & outbox.c.status.in_(("pending", "published"))
-        if s.execute(select(outbox.c.id).where(open_job).with_for_update()).first() is None:
-            return None
-        changed = rowcount(
-            s.execute(update(outbox).where(open_job).values(attempts=outbox.c.attempts + 1))
+        attempts = s.scalar(
+            update(outbox)
+            .where(open_job)
+            .values(attempts=outbox.c.attempts + 1)
+            .returning(outbox.c.attempts)
         )
-        if changed != 1:
+        if attempts is None:
             return None
-        attempts = s.scalar(select(outbox.c.attempts).where(outbox.c.id == job_id))
         uow.commit()
-        return int(attempts or 0)
+        return int(attempts)
 
 
 def record_error(app: App, job_id: int, exc: BaseException) -> None:

@@ -13,6 +13,7 @@ The machine validates and routes; the database row is the truth. Usage::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from transitions import EventData, Machine, State
@@ -21,6 +22,11 @@ from order_flow.workflow.definition import WorkflowDefinition
 
 Guard = Callable[[EventData], bool]
 GuardResolver = Callable[[str], Guard]
+
+
+#: ``transitions`` logs two INFO lines per transition ("Finished processing state ...
+#: callbacks"): noise in the workers' logs, and a cost on every step where INFO is on.
+logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 def build_machine(defn: WorkflowDefinition, resolve_guard: GuardResolver) -> Machine:
