@@ -9,15 +9,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 
 from order_flow.bootstrap import App
 from order_flow.engine.actors import Actor
+from order_flow.engine.core import PRIORITY_RANK, queue_for
 from order_flow.store.catalog import Product
 from order_flow.store.customers import Customer
 from order_flow.store.invoices import Invoice
-from order_flow.store.orders import Order
-from order_flow.store.tables import audit, instances
+from order_flow.store.orders import Order, OrderLine
+from order_flow.store.tables import audit, instances, outbox
 from tests.integration.order_helpers import People, customer, order_body, people, product
 
 TAX_CODE = "1090101010000000000"
@@ -48,9 +49,11 @@ def world(app: App, customers: int = 10, products: int = 4, tax_code: str = TAX_
     return World(crew, buyers, goods)
 
 
-def place_orders(app: App, w: World, n: int, submit: bool = True) -> list[int]:
+def place_orders(
+    app: App, w: World, n: int, submit: bool = True, priority: str | None = None
+) -> list[int]:
     """``n`` orders of one or two lines, each with its own PO (no duplicate holds);
-    every fifth is urgent. Submitted unless ``submit`` is false."""
+    all of ``priority``, else every fifth urgent. Submitted unless ``submit`` is false."""
     ids = []
     for i in range(n):
         buyer = w.customers[i % len(w.customers)]
@@ -62,13 +65,106 @@ def place_orders(app: App, w: World, n: int, submit: bool = True) -> list[int]:
             buyer.id,
             *lines,
             customer_po=f"PO-{next(_po)}-{uuid.uuid4().hex[:6]}",
-            priority="urgent" if i % 5 == 0 else "normal",
+            priority=priority or ("urgent" if i % 5 == 0 else "normal"),
         )
         order = app.orders.create(body, w.people.alice)
         if submit:
             app.orders.submit(order.id, w.people.alice)
         ids.append(order.id)
     return ids
+
+
+def copy_submitted_orders(app: App, templates: list[int], n: int, priority: str) -> list[int]:
+    """``n`` submitted orders of ``priority``, copied in turn from the orders ``templates``
+    in a few bulk INSERTs (seconds for 50,000): a backlog for the priority tests and
+    bench/priority. Each copy gets a number and a PO of its own and the rows the
+    engine leaves after ``submit``: its instance in ``submitted`` at version 2 and a
+    pending ``order.run_checks`` job on the lane of ``priority``, not yet published
+    (``relay_once`` sends them). The audit trail of the copies starts at the checks."""
+    orders_t, lines_t = Order.__table__, OrderLine.__table__
+    rank, tag, now = PRIORITY_RANK[priority], uuid.uuid4().hex[:8], app.engine.clock()
+    with app.engine.session_factory.begin() as s:
+        found = s.execute(select(orders_t).where(orders_t.c.id.in_(templates)))
+        models = [dict(r._mapping) for r in found]
+        models.sort(key=lambda r: templates.index(r["id"]))
+        lines: dict[int, list[dict[str, Any]]] = {}
+        for line in s.execute(select(lines_t).where(lines_t.c.order_id.in_(templates))):
+            lines.setdefault(line.order_id, []).append(dict(line._mapping))
+        definition = s.scalar(
+            select(instances.c.definition_id).where(instances.c.id == models[0]["instance_id"])
+        )
+        rows = []
+        for i in range(n):
+            model = models[i % len(models)]
+            row = {k: v for k, v in model.items() if k != "id"}
+            row.update(
+                number=f"C{tag}-{i}",
+                customer_po=f"PO-{tag}-{i}",
+                priority=priority,
+                instance_id=None,
+                idempotency_key=None,
+                request_hash=None,
+                created_at=now,
+            )
+            rows.append(row)
+        returning = orders_t.c.id, orders_t.c.customer_id
+        stmt = insert(orders_t).returning(*returning, sort_by_parameter_order=True)
+        made = s.execute(stmt, rows).all()
+        order_ids = [int(r.id) for r in made]
+        stmt = insert(instances).returning(instances.c.id, sort_by_parameter_order=True)
+        instance_ids = list(
+            s.scalars(
+                stmt,
+                [
+                    dict(
+                        workflow="order",
+                        definition_id=definition,
+                        subject_type="order",
+                        subject_id=str(oid),
+                        state="submitted",
+                        version=2,
+                        priority=rank,
+                        context={"number": row["number"], "customer": "", "hold_reason": ""},
+                        created_by=row["created_by"],
+                        created_at=now,
+                        updated_at=now,
+                        entered_at=now,
+                    )
+                    for oid, row in zip(order_ids, rows, strict=True)
+                ],
+            )
+        )
+        s.execute(
+            update(orders_t)
+            .where(orders_t.c.id == bindparam("oid"))
+            .values(instance_id=bindparam("iid")),
+            [dict(oid=o, iid=i) for o, i in zip(order_ids, instance_ids, strict=True)],
+        )
+        copies = []
+        for i, oid in enumerate(order_ids):
+            for line in lines[models[i % len(models)]["id"]]:
+                copies.append({**{k: v for k, v in line.items() if k != "id"}, "order_id": oid})
+        s.execute(insert(lines_t), copies)
+        step = "order.run_checks"
+        s.execute(
+            insert(outbox),
+            [
+                dict(
+                    instance_id=iid,
+                    state="submitted",
+                    step=step,
+                    queue=queue_for(step, rank),
+                    idempotency_key=f"{iid}:2:{step}",
+                    status="pending",
+                    attempts=0,
+                    available_at=now,
+                    created_at=now,
+                    payload={},
+                )
+                for iid in instance_ids
+            ],
+        )
+    return order_ids
 
 
 def submit_all(app: App, order_ids: list[int], actor: Actor) -> None:
