@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from web.api import customers, invoices, orders, tasks  # noqa: F401 - they register routes
+from web.api import customers, imports, invoices, orders, tasks  # noqa: F401 - they register routes
 from web.api.errors import json_response
 from web.api.openapi import document
 from web.api.routing import bp
