@@ -79,6 +79,7 @@ def test_every_page_renders_in_chinese_and_in_english(app: App) -> None:
         *((clerk, f"/inbox/?queue={q}") for q in ("group", "followup", "problem", "done")),
         (clerk, f"/tasks/{task_id}"),
         (clerk, "/orders/new"),
+        (clerk, "/orders/import"),
         (clerk, f"/orders/{order.id}"),
         (boss, "/supervisor/"),
         (boss, "/supervisor/tasks"),

@@ -326,7 +326,7 @@ def test_a_file_without_a_required_column_writes_nothing(app: App, tmp_path: Pat
     with pytest.raises(ValidationError) as caught:
         ImportService(app).import_file(path, s.clerk)
 
-    assert caught.value.errors == {"file": "missing column(s): 客户订单号/po (row 1)"}
+    assert caught.value.errors == {"file": "missing column(s): 客户订单号/customer_po (row 1)"}
     assert written(app) == before
 
 

@@ -16,6 +16,7 @@ MODULES = (
     "web.ui.inbox",
     "web.ui.tasks",
     "web.ui.orders",
+    "web.ui.imports",
     "web.ui.supervisor",
     "web.ui.ops",
     "web.ui.reports",

@@ -87,7 +87,7 @@ class OrderFile:
             self._index[key] = i
         missing = [k for k in REQUIRED if k not in self.columns]
         if missing:
-            names = ", ".join(f"{COLUMNS[k][0]}/{COLUMNS[k][-1]}" for k in missing)
+            names = ", ".join(f"{COLUMNS[k][0]}/{k}" for k in missing)
             errors["file"] = f"missing column(s): {names} (row {header_row})"
         if errors:
             raise ValidationError(errors)

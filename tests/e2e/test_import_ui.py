@@ -1,0 +1,86 @@
+"""The clerks' upload page: the report in Chinese (or English), the rejects download,
+and who may import."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from order_flow.bootstrap import App
+from tests.e2e.ui_support import signed_in, user, web
+from tests.integration.import_helpers import ZH, good_rows, orders_by_po, shop, write_csv
+
+
+def _upload(b, path: Path, lang: str = "zh_CN"):  # type: ignore[no-untyped-def]
+    with path.open("rb") as f:
+        return b.post(
+            f"/orders/import?lang={lang}",
+            {"file": (f, path.name)},
+            content_type="multipart/form-data",
+        )
+
+
+def test_a_clerk_uploads_a_file_sees_the_report_in_chinese_and_downloads_the_rejects(
+    app: App, tmp_path: Path
+) -> None:
+    s = shop(app)
+    user(app, "carl")  # sales clerk
+    site = web(app)
+    clerk = signed_in(site, "carl")
+    bad = (s.customers[0].code, "BAD", s.skus[0], "-1", "", "", "", "=cmd|' /C calc'!A0")
+    path = write_csv(tmp_path / "订单.csv", ZH, [*good_rows(s, 3), bad])
+
+    form = clerk.page("/orders/import?lang=zh_CN")
+    assert "导入订单" in form and 'enctype="multipart/form-data"' in form
+    assert "客户订单号" in form and "customer_po" in form
+    response = _upload(clerk, path)
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "导入报告" in page and "6 行，3 个订单" in page
+    assert '<dd class="rows-rejected">1</dd>' in page
+    assert "<tr><td>8</td><td>数量</td><td>必须大于 0</td></tr>" in page
+    assert "SO" in page and "/orders/" in page  # links to the imported orders
+    assert {po for po in orders_by_po(app)} == {"PO-0000", "PO-0001", "PO-0002"}
+    assert {o.created_by for found in orders_by_po(app).values() for o in found} == {"carl"}
+
+    link = next(part.split('"', 1)[0] for part in page.split('href="') if "rejects.csv" in part)
+    download = clerk.client.get(link)
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0] == [*ZH, "行号", "列", "原因"]
+    assert rows[1][:3] == [s.customers[0].code, "BAD", s.skus[0]]
+    assert rows[1][7] == "'=cmd|' /C calc'!A0"  # the formula is neutralised
+    assert rows[1][8:] == ["8", "数量", "必须大于 0"]
+
+    user(app, "dora")
+    other = signed_in(site, "dora")
+    assert other.client.get(link).status_code == 404  # another clerk's batch
+
+
+def test_the_page_speaks_english_too_and_refuses_a_missing_file_or_column(
+    app: App, tmp_path: Path
+) -> None:
+    shop(app)
+    user(app, "carl")
+    clerk = signed_in(web(app), "carl")
+
+    empty = clerk.post("/orders/import?lang=en", {})
+    broken = _upload(clerk, write_csv(tmp_path / "x.csv", ("客户", "数量"), [("C1", "1")]), "en")
+
+    assert empty.status_code == 422 and "Choose a CSV or XLSX file." in empty.get_data(as_text=True)
+    assert broken.status_code == 422
+    text = broken.get_data(as_text=True)
+    assert "missing column(s): 客户订单号/customer_po, 商品编码/sku (row 1)" in text
+    assert "Import orders" in clerk.page("/inbox/?lang=en")  # in the navigation
+
+
+def test_only_who_may_enter_orders_may_import(app: App, tmp_path: Path) -> None:
+    s = shop(app)
+    user(app, "fin", groups=("finance",))
+    finance = signed_in(web(app), "fin")
+
+    assert finance.client.get("/orders/import").status_code == 403
+    assert _upload(finance, write_csv(tmp_path / "o.csv", ZH, good_rows(s, 1))).status_code == 403
+    assert orders_by_po(app) == {}
