@@ -17,14 +17,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from order_flow.engine.actors import Actor
-from order_flow.engine.core import (
-    DEFAULT_QUEUE,
-    PRIORITY_RANK,
-    STEP_QUEUES,
-    URGENT_QUEUE,
-    Engine,
-    FireResult,
-)
+from order_flow.engine.core import PRIORITY_RANK, Engine, FireResult, queue_for
 from order_flow.engine.publisher import JobRef
 from order_flow.engine.uow import UnitOfWork
 from order_flow.errors import PermissionDeniedError
@@ -134,10 +127,9 @@ def _enqueue(
     uow: UnitOfWork, ids: list[int], ranks: list[int], state: str, step: str, now: Any
 ) -> list[int]:
     """The entry jobs of ``state``, keyed like Engine._enter keys them."""
-    urgent = PRIORITY_RANK["urgent"]
     jobs = []
     for i, rank in zip(ids, ranks, strict=True):
-        queue = STEP_QUEUES.get(step) or (URGENT_QUEUE if rank == urgent else DEFAULT_QUEUE)
+        queue = queue_for(step, rank)
         jobs.append(
             dict(
                 instance_id=i,
