@@ -165,20 +165,16 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, list[Any]]]:
     text = io.TextIOWrapper(
         io.BufferedReader(_Prefixed(head, stream)), encoding=encoding, newline=""
     )
-    first = text.readline()
+    sample = head.decode(encoding, errors="ignore")
+    first = next((ln for ln in sample.splitlines() if ln.strip()), "")
     dialect = "excel-tab" if first.count("\t") > first.count(",") else "excel"
-    lines = _chain_first(first, text)
+    lines: Iterator[str] = text
     try:
         yield from enumerate(csv.reader(lines, dialect=dialect), start=1)
     except UnicodeDecodeError as exc:
         raise ValidationError({"file": f"not {encoding} text: {exc.reason}"}) from None
     except csv.Error as exc:
         raise ValidationError({"file": f"not a readable CSV file: {exc}"}) from None
-
-
-def _chain_first(first: str, rest: IO[str]) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 class _Prefixed(io.RawIOBase):
