@@ -9,13 +9,12 @@ unit-of-work flush per order, and the workflow instances started and submitted b
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, func, insert, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -140,27 +139,10 @@ class OrderWriter:
         now: Any,
     ) -> list[tuple[int, int, str]]:
         s, actor = uow.session, self.actor
-        heads = [
-            dict(
-                number=f"tmp-{uuid.uuid4().hex[:28]}", revision=1, customer_id=h.customer_id,
-                pricing=h.pricing, priority=h.priority, promised_date=h.promised_date,
-                customer_po=h.customer_po, notes=h.notes, special=h.special,
-                signoff_groups=h.signoff_groups, total_net=h.total_net, total_tax=h.total_tax,
-                total_gross=h.total_gross, created_by=actor.name, created_at=now, version=1,
-            )
-            for _, h, _ in new
-        ]  # fmt: skip
-        stmt = insert(_ORDERS).returning(_ORDERS.c.id, sort_by_parameter_order=True)
-        ids = [int(i) for i in s.execute(stmt, heads).scalars().all()]
+        # The ids first, so each row is written once, complete: the order's number and
+        # instance are known when it is inserted (no UPDATE after the fact).
+        ids = allocate_ids(s, _ORDERS, len(new))
         numbers = [order_number(today, i) for i in ids]
-        s.execute(
-            insert(_LINES),
-            [
-                {"order_id": order_id, **{c: getattr(ln, c) for c in _LINE_COLUMNS}}
-                for order_id, (_, h, _) in zip(ids, new, strict=True)
-                for ln in h.lines
-            ],
-        )
         starts = [
             NewInstance(
                 str(order_id), {"number": n, "customer": name, "hold_reason": ""}, h.priority
@@ -170,14 +152,27 @@ class OrderWriter:
         started = start_many_in(
             self.app.engine, uow, "order", "order", starts, actor, fire="submit"
         )
+        heads = [
+            dict(
+                id=order_id, number=n, revision=1, customer_id=h.customer_id,
+                instance_id=r.instance_id, pricing=h.pricing, priority=h.priority,
+                promised_date=h.promised_date, customer_po=h.customer_po, notes=h.notes,
+                special=h.special, signoff_groups=h.signoff_groups, total_net=h.total_net,
+                total_tax=h.total_tax, total_gross=h.total_gross, created_by=actor.name,
+                created_at=now, version=1,
+            )
+            for order_id, n, r, (_, h, _) in zip(ids, numbers, started, new, strict=True)
+        ]  # fmt: skip
+        if "state" in _ORDERS.c:  # the engine's copy of the state, when the schema has it
+            for head, r in zip(heads, started, strict=True):
+                head["state"] = r.to_state
+        s.execute(insert(_ORDERS), heads)
         s.execute(
-            update(_ORDERS)
-            .where(_ORDERS.c.id == bindparam("b_id"))
-            .values(number=bindparam("b_number"), instance_id=bindparam("b_instance"))
-            .execution_options(synchronize_session=False),
+            insert(_LINES),
             [
-                {"b_id": order_id, "b_number": n, "b_instance": r.instance_id}
-                for order_id, n, r in zip(ids, numbers, started, strict=True)
+                {"order_id": order_id, **{c: getattr(ln, c) for c in _LINE_COLUMNS}}
+                for order_id, (_, h, _) in zip(ids, new, strict=True)
+                for ln in h.lines
             ],
         )
         keys = [
@@ -214,6 +209,16 @@ class OrderWriter:
 
     def _missing(self, model: type, ids: set[Any]) -> list[int]:
         return sorted(i for i in ids if type(i) is int and (model, i) not in self._held)
+
+
+def allocate_ids(s: Session, table: Table, n: int) -> list[int]:
+    """``n`` new ids of ``table``: from its sequence on PostgreSQL; on SQLite, after the
+    highest one (the unit of work holds the write lock, so nobody takes them meanwhile)."""
+    if s.get_bind().dialect.name == "postgresql":
+        stmt = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+        return [int(i) for i in s.scalars(stmt, {"t": table.name, "n": n})]
+    top = s.scalar(select(func.max(table.c.id))) or 0
+    return list(range(top + 1, top + n + 1))
 
 
 def _existing(
