@@ -98,6 +98,13 @@ def redis_keyspace(url: str = REDIS_URL, prefix: str = "of-bench") -> Iterator[t
             client.close()
 
 
+def default_queues() -> str:
+    """The queues ``order-flow worker`` consumes when given none (all of them)."""
+    from order_flow.cli import worker_cmd
+
+    return next(str(p.default) for p in worker_cmd.params if p.name == "queues")
+
+
 # -- /proc -----------------------------------------------------------------------------------
 
 
@@ -265,10 +272,10 @@ class Cluster:
         """``order-flow worker -c concurrency`` (prefork, like docs/operations.md), on
         ``queues`` (comma-separated) or else the command's default: every queue. With
         ``app`` (a module for ``celery -A``, e.g. a floor's tasks) ``celery -A app
-        worker`` with the same options instead (``queues`` required)."""
-        args = ["-Q", queues] if queues else []
+        worker`` with the same options instead (by default on the same queues)."""
         if app and not queues:
-            raise ValueError("celery -A app worker needs its queues")
+            queues = default_queues()  # the same BRPOP over the same keys as the real ones
+        args = ["-Q", queues] if queues else []
         args += ["-c", str(concurrency)]
         args += ["-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"]
         if app:
