@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from order_flow.engine.actors import Actor
@@ -29,7 +29,6 @@ from order_flow.services.import_files import OrderFile, RejectsWriter, Row, open
 from order_flow.services.import_rows import Group, Resolver, group_rows, key_digest, locate
 from order_flow.services.import_writer import Candidate, OrderWriter, Outcome
 from order_flow.store.imports import ImportBatch
-from order_flow.store.orders import Order
 
 if TYPE_CHECKING:
     from order_flow.bootstrap import App
@@ -38,10 +37,8 @@ if TYPE_CHECKING:
 #: crash redoes little and another writer never waits long.
 CHUNK_ORDERS = 200
 #: Rejects and created orders a report keeps for showing (all are counted, and every
-#: reject goes to the ``on_reject`` callback).
+#: reject goes to the rejects file).
 KEPT = 200
-_ORDERS = cast(Table, Order.__table__)
-_RETRIES = 3
 
 
 @dataclass(frozen=True)
