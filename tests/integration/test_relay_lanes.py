@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import create_engine, func, insert, select
 
 from order_flow.bootstrap import App
 from order_flow.engine.core import queue_for
@@ -94,3 +94,29 @@ def test_a_flood_of_urgent_jobs_leaves_the_normal_ones_their_own_budget(
     assert relay_once(app, publisher, limit=50) == 23
     assert published_queues(publisher)[-3:] == ["urgent.pdf"] * 3
     assert relay_once(app, publisher, limit=50) == 0
+
+
+def test_the_urgent_batch_is_committed_before_the_normal_one_is_sent(app: App) -> None:
+    """A worker that receives an urgent job locks its row; the relay must not hold that
+    lock while it sends the normal batch."""
+    pending_jobs(app, "normal", 30, age_s=3600)
+    pending_jobs(app, "urgent", 2, age_s=1)
+    seen: list[dict[str, int]] = []
+    plain = create_engine(app.settings.database_url)  # a reader (no BEGIN IMMEDIATE)
+
+    class Watching(AcceptingPublisher):
+        def publish(self, jobs: list[JobRef]) -> bool:
+            with plain.connect() as conn:  # another connection: committed rows only
+                rows = conn.execute(
+                    select(outbox.c.queue, func.count())
+                    .where(outbox.c.status == "published")
+                    .group_by(outbox.c.queue)
+                ).all()
+            seen.append({str(q): int(n) for q, n in rows})
+            return super().publish(jobs)
+
+    try:
+        assert relay_once(app, Watching(), limit=50) == 32
+    finally:
+        plain.dispose()
+    assert seen == [{}, {"urgent": 2}]  # before the urgent batch, before the normal one

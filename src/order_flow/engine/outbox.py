@@ -54,37 +54,42 @@ def republish_after(app: App) -> timedelta:
 def relay_once(app: App, publisher: Publisher, limit: int = 500) -> int:
     """Publish due pending jobs and re-publish lost ones; returns how many were sent.
 
-    Two budgets per round: up to ``limit`` jobs of the urgent lanes, sent first, and
-    up to ``limit`` of the other queues, each oldest first. An urgent job so never
-    waits behind a backlog of normal ones, and a flood of urgent jobs never holds
-    the others back. On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED,
-    so several relays never send the same row in the same round.
+    Two batches per round, each oldest first and in a transaction of its own: up to
+    ``limit`` jobs of the urgent lanes, then up to ``limit`` of the other queues. An
+    urgent job so never waits behind a backlog of normal ones, a flood of urgent jobs
+    never holds the others back, and an urgent job's row is committed as published
+    (so the worker that receives it does not wait for the lock) before the normal
+    batch is sent. On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED, so
+    several relays never send the same row in the same round.
     """
+    urgent = list(URGENT_LANES.values())
+    sent = _relay_batch(app, publisher, outbox.c.queue.in_(urgent), limit)
+    return sent + _relay_batch(app, publisher, outbox.c.queue.not_in(urgent), limit)
+
+
+def _relay_batch(app: App, publisher: Publisher, lanes: Any, limit: int) -> int:
     engine = app.engine
     now = engine.clock()
     lost_before = now - republish_after(app)
-    urgent = list(URGENT_LANES.values())
     with engine.uow() as uow:
         s = uow.session
         due = (outbox.c.status == "pending") & (outbox.c.available_at <= now)
         lost = (outbox.c.status == "published") & (outbox.c.published_at < lost_before)
-        rows: list[Any] = []
-        for lane in (outbox.c.queue.in_(urgent), outbox.c.queue.not_in(urgent)):
-            stmt = (
-                select(
-                    outbox.c.id,
-                    outbox.c.instance_id,
-                    outbox.c.step,
-                    outbox.c.queue,
-                    outbox.c.idempotency_key,
-                )
-                .where(due | lost, lane)
-                .order_by(outbox.c.available_at, outbox.c.id)
-                .limit(limit)
+        stmt = (
+            select(
+                outbox.c.id,
+                outbox.c.instance_id,
+                outbox.c.step,
+                outbox.c.queue,
+                outbox.c.idempotency_key,
             )
-            if s.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True, of=outbox)
-            rows += s.execute(stmt).all()
+            .where(due | lost, lanes)
+            .order_by(outbox.c.available_at, outbox.c.id)
+            .limit(limit)
+        )
+        if s.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=outbox)
+        rows = s.execute(stmt).all()
         if not rows:
             return 0
         jobs = [JobRef(r.id, r.instance_id, r.step, r.queue, r.idempotency_key) for r in rows]
