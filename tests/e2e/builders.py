@@ -106,6 +106,8 @@ def copy_submitted_orders(app: App, templates: list[int], n: int, priority: str)
                 request_hash=None,
                 created_at=now,
             )
+            if "state" in row:  # the order's copy of its instance's state
+                row["state"] = "submitted"
             rows.append(row)
         returning = orders_t.c.id, orders_t.c.customer_id
         stmt = insert(orders_t).returning(*returning, sort_by_parameter_order=True)
