@@ -6,13 +6,15 @@ the ORM per transition); the ORM serves the richer reads elsewhere.
 
 from __future__ import annotations
 
+import functools
+import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, insert, select, update
+from sqlalchemy import Insert, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
@@ -68,6 +70,24 @@ _INSTANCE_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class StateMirror:
+    """A copy of the instance's state on its subject's row (e.g. ``orders.state``),
+    written in the same transaction as every state change, so that reads over many
+    subjects need no join to the instances. Subjects are keyed by an integer ``id``."""
+
+    table: Table
+    column: str = "state"
+
+    def write(self, s: Session, subject_ids: Sequence[str], state: str) -> None:
+        ids = [int(i) for i in subject_ids if i.isdigit()]  # no row has another id
+        if not ids:
+            return
+        key = self.table.c.id
+        where = key == ids[0] if len(ids) == 1 else key.in_(ids)
+        s.execute(update(self.table).where(where).values({self.column: state}))
+
+
+@dataclass(frozen=True)
 class FireResult:
     instance_id: int
     trigger: str
@@ -97,6 +117,23 @@ def render_title(template: str, values: Mapping[str, Any]) -> str:
         return template[:255]
 
 
+@functools.lru_cache(maxsize=256)
+def _title_names(template: str) -> tuple[str, ...]:
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError:
+        return ()
+    names = (re.split(r"[.\[]", name, maxsplit=1)[0] for _lit, name, _spec, _conv in parsed if name)
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def title_fields(template: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The values a task's title is made from ({number}, {hold_reason}...), kept in the
+    task's ``data`` so that reports read them there and never parse the title."""
+    found = {n: values[n] for n in _title_names(template) if n in values}
+    return found or None
+
+
 @dataclass
 class Engine:
     session_factory: sessionmaker[Session]
@@ -105,6 +142,8 @@ class Engine:
     publisher: Publisher = field(default_factory=NullPublisher)
     steps: Registry[Step] = field(default_factory=step_registry)
     clock: Callable[[], datetime] = utcnow
+    #: subject_type -> where its state is mirrored (none: the instance alone has it).
+    mirrors: Mapping[str, StateMirror] = field(default_factory=dict)
     definitions: DefinitionStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -176,6 +215,7 @@ class Engine:
             ),
         ).scalar_one()
         self.audit(s, instance_id, "start", None, None, initial, actor, None, now)
+        self.mirror_state(s, subject_type, [str(subject_id)], initial)
         row = self.load(s, instance_id)
         task_ids, job_ids = self._enter(uow, loaded, row, loaded.definition.state(initial), 1, now)
         return FireResult(instance_id, "start", "", initial, 1, task_ids, job_ids)
@@ -239,6 +279,8 @@ class Engine:
         )
         if changed != 1:
             raise ConflictError(f"instance {instance_id} was changed by another transaction")
+        if dest != row.state:
+            self.mirror_state(s, row.subject_type, [row.subject_id], dest)
         if not actor.is_system:  # sign-off rounds read the groups that acted
             audit_data = {**(audit_data or {}), "groups": sorted(actor.groups)}
         if context_update:  # the trail keeps what the transition set (a hold's reason...)
@@ -316,6 +358,14 @@ class Engine:
         return int(job_id)
 
     # -- pieces ---------------------------------------------------------------
+
+    def mirror_state(
+        self, s: Session, subject_type: str, subject_ids: Sequence[str], state: str
+    ) -> None:
+        """Copy ``state`` onto the subjects' rows, if their type has a mirror."""
+        mirror = self.mirrors.get(subject_type)
+        if mirror is not None:
+            mirror.write(s, subject_ids, state)
 
     def load(self, s: Session, instance_id: int) -> Any:
         """The instance's engine columns, as a Core row."""
@@ -438,6 +488,7 @@ class Engine:
                     state=spec.name,
                     kind="human",
                     title=render_title(t.title, values),
+                    data=title_fields(t.title, values),
                     status="open",
                     priority=rank,
                     due_at=due,
