@@ -16,7 +16,7 @@ from order_flow.engine.core import Engine
 from order_flow.engine.guards import engine_guards
 from order_flow.engine.publisher import NullPublisher, Publisher
 from order_flow.engine.tasks import TaskService
-from order_flow.services.catalogue import domain_guards, step_catalogue
+from order_flow.services.catalogue import domain_guards, state_mirrors, step_catalogue
 from order_flow.store.db import make_engine, make_session_factory
 from order_flow.store.types import utcnow
 
@@ -95,5 +95,6 @@ def bootstrap(
         publisher=publisher or NullPublisher(),
         steps=step_catalogue(),
         clock=clock,
+        mirrors=state_mirrors(),
     )
     return App(settings, db, engine, TaskService(engine))

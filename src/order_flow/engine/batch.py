@@ -95,6 +95,9 @@ def start_many_in(
         insert(instances).returning(instances.c.id, sort_by_parameter_order=True), rows
     )
     ids = [int(i) for i in result.scalars().all()]
+    # Subjects already written get the state now; those inserted after (bulk intake
+    # knows the instance ids first) are written with ``state`` set by the caller.
+    engine.mirror_state(s, subject_type, [str(item.subject_id) for item in items], dest.name)
     events = [_event(i, "start", None, None, initial_name, actor, now) for i in ids]
     if not fire:
         s.execute(insert(audit), events)

@@ -92,7 +92,13 @@ def migrate(
             )
         plan = MigrationPlan(name, from_version, to_version)
         rows = s.execute(
-            select(instances.c.id, instances.c.state, instances.c.version)
+            select(
+                instances.c.id,
+                instances.c.state,
+                instances.c.version,
+                instances.c.subject_type,
+                instances.c.subject_id,
+            )
             .where(instances.c.definition_id == src.id)
             .order_by(instances.c.id)
         ).all()
@@ -113,6 +119,7 @@ def migrate(
             return plan  # the with-block rolls back: nothing was written
         now = engine.clock()
         by_id = {r.id: r.version for r in rows}
+        subjects = {r.id: (r.subject_type, r.subject_id) for r in rows}
         for instance_id, old, new in plan.moves:
             changed = rowcount(
                 s.execute(
@@ -129,6 +136,8 @@ def migrate(
             if changed != 1:
                 raise MigrationError(f"instance {instance_id} changed during the migration")
             if old != new:
+                subject_type, subject_id = subjects[instance_id]
+                engine.mirror_state(s, subject_type, [subject_id], new)
                 s.execute(
                     update(tasks)
                     .where(tasks.c.instance_id == instance_id, tasks.c.status == "open")

@@ -7,9 +7,16 @@ no module provides is an error before anything is deployed.
 
 from __future__ import annotations
 
+from typing import cast
+
+from sqlalchemy import Table
+
+from order_flow.engine.core import StateMirror
 from order_flow.engine.registry import Guard, Registry, Step, guard_registry, step_registry
 from order_flow.services import catalog as catalog_service
 from order_flow.services import checks, customers, invoicing, notify, orders
+from order_flow.store.invoices import Invoice
+from order_flow.store.orders import Order
 
 _MODULES = (customers, catalog_service, orders, checks, invoicing, notify)
 
@@ -28,3 +35,12 @@ def step_catalogue() -> Registry[Step]:
         for name, fn in module.STEPS.items():
             registry.add(name, fn)
     return registry
+
+
+def state_mirrors() -> dict[str, StateMirror]:
+    """Subjects whose row carries their instance's state (``orders.state``,
+    ``invoices.state``): the reports filter on it without joining the instances."""
+    return {
+        "order": StateMirror(cast(Table, Order.__table__)),
+        "invoice": StateMirror(cast(Table, Invoice.__table__)),
+    }

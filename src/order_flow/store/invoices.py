@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from order_flow.store.base import QTY, RATE, Base
 from order_flow.store.types import utcnow
+
+#: Issued blue invoices not (yet) settled: what the receivables reports read.
+OPEN_PREDICATE = "kind = 'blue' AND number IS NOT NULL AND payment_status <> 'paid'"
 
 
 class Invoice(Base):
@@ -18,11 +21,29 @@ class Invoice(Base):
         UniqueConstraint("series", "number", name="uq_invoices_series_number"),
         UniqueConstraint("order_id", "kind", "part", "red_seq", name="uq_invoices_order_part"),
         Index("ix_invoices_due", "payment_status", "due_date"),
+        # Receivables (services/reports_invoices): issued blue invoices not settled,
+        # and the red letters by the invoice they reverse, with their amounts.
+        Index(
+            "ix_invoices_open",
+            "id",
+            postgresql_include=["order_id", "total_gross", "due_date", "issued_at"],
+            postgresql_where=text(OPEN_PREDICATE),
+            sqlite_where=text(OPEN_PREDICATE),
+        ),
+        Index(
+            "ix_invoices_red",
+            "original_id",
+            postgresql_include=["total_gross"],
+            postgresql_where=text("kind = 'red'"),
+            sqlite_where=text("kind = 'red'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_instances.id"), index=True)
+    #: A copy of the instance's state (engine.core.StateMirror); NULL on red letters.
+    state: Mapped[str | None] = mapped_column(String(64))
     #: Which piece of the order's split this is (1..n); with the unique key above a
     #: redelivered generation step cannot create a second invoice for the same piece.
     part: Mapped[int] = mapped_column(Integer, default=1)
@@ -91,9 +112,13 @@ class InvoiceCounter(Base):
 
 class Payment(Base):
     __tablename__ = "payments"
+    __table_args__ = (
+        # An invoice's payments with date and amount (receivables as of a day).
+        Index("ix_payments_invoice_paid", "invoice_id", postgresql_include=["paid_on", "amount"]),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     amount: Mapped[Decimal] = mapped_column()
     paid_on: Mapped[date] = mapped_column(Date)
     method: Mapped[str] = mapped_column(String(16), default="transfer")

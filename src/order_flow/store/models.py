@@ -97,7 +97,17 @@ class Instance(Base):
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_instance", "instance_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_events_instance", "instance_id", "id"),
+        # When each order was first submitted (the cycle-time report).
+        Index(
+            "ix_audit_events_submitted",
+            "instance_id",
+            "at",
+            postgresql_where=text("kind = 'transition' AND to_state = 'submitted'"),
+            sqlite_where=text("kind = 'transition' AND to_state = 'submitted'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_instances.id"))

@@ -6,11 +6,26 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from order_flow.store.base import QTY, RATE, Base
 from order_flow.store.types import utcnow
+
+#: The lifecycle states in which an order counts as a sale (services/reports_base
+#: SALES_STATES): the predicate of the sales reports' partial indexes (migration 0006).
+SALES_STATES = ("approved", "completed", "closed")
+SALES_PREDICATE = "state IN ({})".format(", ".join(f"'{s}'" for s in SALES_STATES))
 
 
 class Order(Base):
@@ -18,6 +33,29 @@ class Order(Base):
     __table_args__ = (
         Index("ix_orders_customer_po", "customer_id", "customer_po"),
         Index("ix_orders_created_at", "created_at"),
+        # The sales reports (services/reports_sales): the orders that are sales, by
+        # creation time and by id, carrying what those reports add up (PostgreSQL
+        # INCLUDE: read without visiting the table).
+        Index(
+            "ix_orders_sales",
+            "created_at",
+            postgresql_include=[
+                "customer_id",
+                "created_by",
+                "total_net",
+                "total_tax",
+                "total_gross",
+            ],
+            postgresql_where=text(SALES_PREDICATE),
+            sqlite_where=text(SALES_PREDICATE),
+        ),
+        Index(
+            "ix_orders_sales_id",
+            "id",
+            postgresql_include=["created_at", "customer_id"],
+            postgresql_where=text(SALES_PREDICATE),
+            sqlite_where=text(SALES_PREDICATE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -28,6 +66,9 @@ class Order(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     #: The workflow instance that runs this order; its state is the lifecycle state.
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_instances.id"), index=True)
+    #: A copy of the instance's state, kept by the engine in the same transaction
+    #: (engine.core.StateMirror): the reports read it without joining the instances.
+    state: Mapped[str | None] = mapped_column(String(64))
     #: "exclusive" (prices without VAT) or "inclusive".
     pricing: Mapped[str] = mapped_column(String(16), default="exclusive")
     priority: Mapped[str] = mapped_column(String(8), default="normal")
@@ -61,10 +102,20 @@ class Order(Base):
 
 class OrderLine(Base):
     __tablename__ = "order_lines"
-    __table_args__ = (UniqueConstraint("order_id", "line_no", name="uq_order_lines_order_line"),)
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_no", name="uq_order_lines_order_line"),
+        # An order's lines by product, with the amounts: the sales reports merge them
+        # with the sales orders by id without visiting the table.
+        Index(
+            "ix_order_lines_order_product",
+            "order_id",
+            "product_id",
+            postgresql_include=["qty", "net", "tax", "gross", "tax_rate"],
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     line_no: Mapped[int] = mapped_column(Integer)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     description: Mapped[str] = mapped_column(String(200))
