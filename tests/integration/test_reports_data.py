@@ -92,6 +92,7 @@ def build_world(app: App) -> World:
             inst = instance("order", state, created, entered)
             o = Order(
                 number=f"SO-{key}", customer_id=cust[customer].id, instance_id=inst.id,
+                state=state,  # the engine keeps this copy of the instance's state
                 created_by=clerk, created_at=created, approved_at=approved, hold_reason=hold,
             )  # fmt: skip
             for no, (p, qty, price, rate, reserved) in enumerate(lines, start=1):
@@ -148,7 +149,8 @@ def build_world(app: App) -> World:
         ) -> Invoice:  # fmt: skip
             inst = instance("invoice", state, created, entered or created) if state else None
             inv = Invoice(
-                order_id=o.id, instance_id=inst.id if inst else None, part=part, kind=kind,
+                order_id=o.id, instance_id=inst.id if inst else None, state=state, part=part,
+                kind=kind,
                 red_seq=1 if kind == "red" else 0, original_id=original.id if original else None,
                 red_reason=reason, invoice_type="ordinary", series="2026-ordinary" if number
                 else None, number=number, buyer_name="x", total_net=D(net),
@@ -214,9 +216,13 @@ def build_world(app: App) -> World:
             closed: datetime | None = None, by: str | None = None, outcome: str | None = None,
         ) -> None:  # fmt: skip
             assert o.instance_id is not None
+            # The engine keeps the values a title is made from ("订单 {number} 需处理:
+            # {hold_reason}") in the task's data.
+            number, _, reason = title.removeprefix("订单 ").partition(" 需处理: ")
+            data = {"number": number.split()[0]} | ({"hold_reason": reason} if reason else {})
             s.add(Task(
                 instance_id=o.instance_id, state=state, title=title, created_at=created,
-                due_at=due, closed_at=closed, closed_by=by, outcome=outcome,
+                due_at=due, closed_at=closed, closed_by=by, outcome=outcome, data=data,
                 status="completed" if closed else "open",
             ))  # fmt: skip
             if closed:

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Select, Table, select
 from sqlalchemy.orm import Session
 
 from order_flow.services.reports_sql import Dialect, utc_bounds
+from order_flow.store import orders as store_orders
 from order_flow.store.catalog import Product, Reservation
 from order_flow.store.customers import Customer
 from order_flow.store.invoices import Invoice, InvoiceLine, Payment
@@ -31,7 +32,8 @@ audit = cast(Table, AuditEvent.__table__)
 tasks = cast(Table, Task.__table__)
 
 #: Orders that count as sales: confirmed and not undone (cancelled / amended drop out).
-SALES_STATES = ("approved", "completed", "closed")
+#: Defined with the table, whose partial indexes for the sales reports use it.
+SALES_STATES = store_orders.SALES_STATES
 
 #: Column kinds: how a value is formatted (CSV and JSON keep full precision).
 KINDS = ("text", "int", "money", "qty", "pct", "hours", "ratio")

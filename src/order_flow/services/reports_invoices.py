@@ -7,10 +7,11 @@ invoices of the blue one). The as-of day is the filter's ``to`` date, else today
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, case, desc, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, desc, func, or_, select, union_all
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import util as sql_util
 
 from order_flow.domain.enums import PaymentStatus
 from order_flow.services.invoicing import ISSUED_STATES, PENDING_STATES, RED_STUCK_DAYS
@@ -28,7 +29,7 @@ from order_flow.services.reports_base import (
     payments,
     sum_cells,
 )
-from order_flow.services.reports_sql import money, money_sum
+from order_flow.services.reports_sql import Dialect, money, money_sum
 
 #: Ageing buckets by days past due: (key, label, lowest day, highest day or None).
 AGEING = (
@@ -43,28 +44,35 @@ AGEING = (
 def invoice_buckets(session: Session, f: Filters) -> ReportResult:
     """Blue invoices created in the range, per clerk bucket (DOMAIN.md): an overdue
     invoice counts in 'issued' and in 'problem', so the buckets do not add up."""
-    state = instances.c.state
+    state = invoices.c.state  # the engine's mirror of the invoice's instance state
     stuck = f.now - timedelta(days=RED_STUCK_DAYS)
+    # Since when a red letter is waiting: looked up for those invoices only (a CASE
+    # branch runs its subquery just for the rows that take it).
+    waiting_since = case(
+        (
+            state == "red_requested",
+            select(instances.c.entered_at)
+            .where(instances.c.id == invoices.c.instance_id)
+            .scalar_subquery(),
+        )
+    )
     conditions = {
         "pending": state.in_(PENDING_STATES),
         "issued": state.in_(ISSUED_STATES),
         "problem": or_(
             state == "problem",
-            and_(state == "red_requested", instances.c.entered_at < stuck),
             invoices.c.payment_status == PaymentStatus.OVERDUE.value,
+            waiting_since < stuck,
         ),
     }
     columns: list[ColumnElement[Any]] = []
     for cond in conditions.values():
         columns.append(func.count(case((cond, 1))))
         columns.append(money_sum(case((cond, invoices.c.total_gross))))
-    where = [invoices.c.kind == "blue", *in_range(invoices.c.created_at, f)]
+    where = [invoices.c.kind == "blue", invoices.c.state.is_not(None)]
+    where += in_range(invoices.c.created_at, f)
     where += order_scope(f, invoices.c.order_id)
-    row = session.execute(
-        select(*columns)
-        .select_from(invoices.join(instances, instances.c.id == invoices.c.instance_id))
-        .where(*where)
-    ).one()
+    row = session.execute(select(*columns).where(*where)).one()
     labels = {"pending": "Pending", "issued": "Issued", "problem": "Problem"}
     rows = [
         (labels[name], int(row[2 * i] or 0), money(row[2 * i + 1]))
@@ -77,38 +85,55 @@ def invoice_buckets(session: Session, f: Filters) -> ReportResult:
 
 
 def _open_items(session: Session, f: Filters) -> Any:
-    """Issued blue invoices with money still owed on the as-of day."""
+    """Issued blue invoices with money still owed on the as-of day:
+    gross + red letters - payments on or before that day, when above zero.
+
+    Only invoices that may owe anything are read: those not settled (``payment_status``
+    is not paid), and settled ones with a payment dated after the as-of day. A settled
+    invoice's payments and red letters cover its gross (InvoiceService records the
+    status with each payment, the daily refresh after red letters; neither is ever
+    removed), so these reports read the open invoices through their partial index
+    (migration 0006) and take as long as what is owed, not as the whole history.
+    """
     as_of = f.as_of
+    settled = invoices.c.payment_status == PaymentStatus.PAID.value
+    paid_later = invoices.c.id.in_(select(payments.c.invoice_id).where(payments.c.paid_on > as_of))
+    d = dialect(session, f)
+    items = union_all(_owed(f, d, ~settled), _owed(f, d, and_(settled, paid_later))).subquery(
+        "items"
+    )
+    return select(items).where(items.c.outstanding > 0).subquery()
+
+
+def _owed(f: Filters, d: Dialect, which: ColumnElement[bool]) -> Select[Any]:
+    """Outstanding amount and days past due of the issued blue invoices ``which`` keeps;
+    payments are summed for those invoices only (joined on the same conditions)."""
+    where = [invoices.c.kind == "blue", invoices.c.number.is_not(None), which]
+    where += in_range(invoices.c.issued_at, f)
+    where += order_scope(f, invoices.c.order_id)
+    kept = invoices.alias("kept")
     paid = (
         select(payments.c.invoice_id, func.sum(payments.c.amount).label("amount"))
-        .where(payments.c.paid_on <= as_of)
+        .join_from(payments, kept, kept.c.id == payments.c.invoice_id)
+        .where(payments.c.paid_on <= f.as_of, *(_on(kept, c) for c in where))
         .group_by(payments.c.invoice_id)
-        .subquery()
+        .subquery("paid")
     )
     red = invoices.alias("red")
     reversed_ = (
         select(red.c.original_id, func.sum(red.c.total_gross).label("amount"))
         .where(red.c.kind == "red")
         .group_by(red.c.original_id)
-        .subquery()
+        .subquery("reversed")
     )
-    outstanding = func.round(
-        invoices.c.total_gross
-        + func.coalesce(reversed_.c.amount, 0)
-        - func.coalesce(paid.c.amount, 0),
-        2,
-    )
-    where = [invoices.c.kind == "blue", invoices.c.number.is_not(None)]
-    where += in_range(invoices.c.issued_at, f)
-    where += order_scope(f, invoices.c.order_id)
-    days = dialect(session, f).days_since(as_of, invoices.c.due_date)
-    inner = (
+    owed = invoices.c.total_gross + func.coalesce(reversed_.c.amount, 0)
+    return (
         select(
             invoices.c.id,
             invoices.c.order_id,
             invoices.c.due_date,
-            outstanding.label("outstanding"),
-            func.coalesce(days, 0).label("days"),
+            func.round(owed - func.coalesce(paid.c.amount, 0), 2).label("outstanding"),
+            func.coalesce(d.days_since(f.as_of, invoices.c.due_date), 0).label("days"),
         )
         .select_from(
             invoices.outerjoin(paid, paid.c.invoice_id == invoices.c.id).outerjoin(
@@ -116,9 +141,12 @@ def _open_items(session: Session, f: Filters) -> Any:
             )
         )
         .where(*where)
-        .subquery()
     )
-    return select(inner).where(inner.c.outstanding > 0).subquery()
+
+
+def _on(alias: Any, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A condition on ``invoices`` rewritten for an alias of it."""
+    return cast(ColumnElement[bool], sql_util.ClauseAdapter(alias).traverse(condition))
 
 
 def receivables_ageing(session: Session, f: Filters) -> ReportResult:

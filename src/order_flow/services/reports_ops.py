@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, and_, case, desc, exists, func, select
 from sqlalchemy.orm import Session
 
 from order_flow.domain.enums import HoldReason
+from order_flow.errors import DefinitionError
 from order_flow.services.reports_base import (
     Filters,
     ReportResult,
@@ -30,6 +31,9 @@ from order_flow.services.reports_base import (
     tasks,
 )
 from order_flow.services.reports_sql import dec, percentiles, ratio
+from order_flow.store.tables import workflow_versions
+from order_flow.workflow.definition import WorkflowDefinition
+from order_flow.workflow.loader import parse_definition
 
 #: Instances in these states are done (or resting) and are not backlog.
 DONE_STATES = (
@@ -58,25 +62,37 @@ SEGMENTS = (
 
 
 def throughput_by_step(session: Session, f: Filters) -> ReportResult:
-    """Transitions out of each state (workflow.state) in the range, by people and by system."""
+    """Transitions out of each state (workflow.state) in the range, by people and by system.
+
+    The audit trail is counted by state name alone; a state name that belongs to one
+    workflow only (in any deployed version) names its workflow, so only the transitions
+    out of names several workflows share (e.g. ``review``) are joined to their instances.
+    """
     human = audit.c.actor != "system"
-    stmt = (
-        select(
-            instances.c.workflow,
-            audit.c.from_state,
-            func.count(),
-            func.count(case((human, 1))),
+    where = [audit.c.kind == "transition", *in_range(audit.c.at, f)]
+    where += instance_scope(f, audit.c.instance_id)
+    measures = (func.count(), func.count(case((human, 1))))
+    owners = state_owners(session)
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    shared: list[str] = []
+    by_name = select(audit.c.from_state, *measures).where(*where).group_by(audit.c.from_state)
+    for state, n, people in session.execute(by_name):
+        workflows = owners.get(state, ())
+        if len(workflows) == 1:
+            counts[(next(iter(workflows)), state)] = (int(n), int(people))
+        elif state is not None:
+            shared.append(state)
+    if shared:
+        joined = (
+            select(instances.c.workflow, audit.c.from_state, *measures)
+            .join_from(audit, instances, instances.c.id == audit.c.instance_id)
+            .where(*where, audit.c.from_state.in_(shared))
+            .group_by(instances.c.workflow, audit.c.from_state)
         )
-        .join_from(audit, instances, instances.c.id == audit.c.instance_id)
-        .where(audit.c.kind == "transition", *in_range(audit.c.at, f))
-        .where(*instance_scope(f, audit.c.instance_id))
-        .group_by(instances.c.workflow, audit.c.from_state)
-        .order_by(desc(func.count()), instances.c.workflow, audit.c.from_state)
-    )
-    rows = [
-        (f"{r[0]}.{r[1]}", int(r[2]), int(r[3]), int(r[2]) - int(r[3]))
-        for r in session.execute(stmt)
-    ]
+        for workflow, state, n, people in session.execute(joined):
+            counts[(workflow, state)] = (int(n), int(people))
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    rows = [(f"{w}.{st}", n, people, n - people) for (w, st), (n, people) in ordered]
     head = cols(
         ("step", "Step", "text"),
         ("transitions", "Transitions", "int"),
@@ -85,6 +101,37 @@ def throughput_by_step(session: Session, f: Filters) -> ReportResult:
     )
     totals = ("Total", *(sum_cells(rows, i) for i in (1, 2, 3)))
     return ReportResult("throughput-by-step", head, rows, totals)
+
+
+#: Parsed definitions by (version id, content hash): versions never change.
+_DEFINITIONS: dict[tuple[int, str], WorkflowDefinition | None] = {}
+
+
+def state_owners(session: Session) -> dict[str, frozenset[str]]:
+    """Every state name of every deployed workflow version -> the workflows having it.
+    A version whose source does not parse contributes nothing (its states then go the
+    joined way)."""
+    owners: dict[str, set[str]] = {}
+    versions = session.execute(
+        select(
+            workflow_versions.c.id,
+            workflow_versions.c.name,
+            workflow_versions.c.version,
+            workflow_versions.c.content_hash,
+            workflow_versions.c.source,
+        )
+    )
+    for vid, name, number, digest, source in versions:
+        key = (int(vid), str(digest))
+        if key not in _DEFINITIONS:
+            try:
+                _DEFINITIONS[key] = parse_definition(source, f"{name}@v{number}")
+            except DefinitionError:
+                _DEFINITIONS[key] = None
+        definition = _DEFINITIONS[key]
+        for st in definition.states if definition is not None else ():
+            owners.setdefault(st.name, set()).add(str(name))
+    return {state: frozenset(names) for state, names in owners.items()}
 
 
 def throughput_by_clerk(session: Session, f: Filters) -> ReportResult:
@@ -221,12 +268,11 @@ def sla_breach(session: Session, f: Filters) -> ReportResult:
 
 def hold_reasons(session: Session, f: Filters) -> ReportResult:
     """Each time an order went on hold (its hold task), by reason code, with how the
-    hold ended. The code is read from the task title, which order.yaml ends with
-    ``{hold_reason}``; a hold by rejection in review carries none ("other")."""
-    reason = case(
-        *((tasks.c.title.like(f"%{code.value}"), code.value) for code in HoldReason),
-        else_="other",
-    ).label("reason")
+    hold ended. The code is the ``hold_reason`` the task's title was made from, kept
+    in the task's data by the engine (engine.core.title_fields); a hold by rejection in
+    review carries none ("other")."""
+    code = tasks.c.data["hold_reason"].as_string()
+    reason = case((code.in_([c.value for c in HoldReason]), code), else_="other").label("reason")
     outcome = tasks.c.outcome
     inner = (
         select(reason, tasks.c.status, outcome)

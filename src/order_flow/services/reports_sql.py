@@ -21,17 +21,22 @@ from sqlalchemy import (
     Date,
     Float,
     Integer,
+    String,
+    Values,
     cast,
+    column,
     func,
     literal,
     literal_column,
     select,
     type_coerce,
     union_all,
+    values,
 )
 from sqlalchemy.orm import Session
 
 from order_flow.store.base import MONEY
+from order_flow.store.types import UTCDateTime
 
 GRAINS = ("day", "week", "month")
 _ZERO = Decimal("0.00")
@@ -120,18 +125,69 @@ def dec(value: Any, places: str = "0.01") -> Decimal | None:
     return Decimal(str(value)).quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
+def local_midnight(d: date, tz: str) -> datetime:
+    """The UTC instant a local day starts."""
+    return datetime.combine(d, time(), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def utc_local_date(value: datetime, tz: str) -> date:
+    """The local date of a stored UTC timestamp (aware or naive UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(ZoneInfo(tz)).date()
+
+
 def utc_bounds(
     date_from: date | None, date_to: date | None, tz: str
 ) -> tuple[datetime | None, datetime | None]:
     """Inclusive local dates as a half-open UTC interval [from 00:00, to+1 00:00)."""
-    zone = ZoneInfo(tz)
-
-    def at_midnight(d: date) -> datetime:
-        return datetime.combine(d, time(), tzinfo=zone).astimezone(UTC)
-
-    start = at_midnight(date_from) if date_from else None
-    end = at_midnight(date_to + timedelta(days=1)) if date_to else None
+    start = local_midnight(date_from, tz) if date_from else None
+    end = local_midnight(date_to + timedelta(days=1), tz) if date_to else None
     return start, end
+
+
+def period_start(d: date, grain: str) -> date:
+    """The local day / Monday / first of the month of the period holding ``d``."""
+    if grain == "day":
+        return d
+    if grain == "week":
+        return d - timedelta(days=d.weekday())
+    if grain == "month":
+        return d.replace(day=1)
+    raise ValueError(f"grain must be one of {', '.join(GRAINS)}")
+
+
+def _next_start(d: date, grain: str) -> date:
+    if grain == "day":
+        return d + timedelta(days=1)
+    if grain == "week":
+        return d + timedelta(days=7)
+    return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def periods(first: date, last: date, grain: str, tz: str) -> list[tuple[str, datetime, datetime]]:
+    """Every local period from the one holding ``first`` to the one holding ``last``:
+    (label 'YYYY-MM-DD', UTC start, UTC end). The boundaries come from the zone
+    database, so they are exact across daylight saving changes."""
+    out: list[tuple[str, datetime, datetime]] = []
+    d = period_start(first, grain)
+    start = local_midnight(d, tz)
+    while d <= last:
+        nxt = _next_start(d, grain)
+        end = local_midnight(nxt, tz)
+        out.append((d.isoformat(), start, end))
+        d, start = nxt, end
+    return out
+
+
+def period_values(rows: Sequence[tuple[str, datetime, datetime]]) -> Values:
+    """``periods(...)`` as a VALUES relation (label, lo, hi) to join or go LATERAL on."""
+    return values(
+        column("label", String()),
+        column("lo", UTCDateTime()),
+        column("hi", UTCDateTime()),
+        name="periods",
+    ).data(list(rows))
 
 
 def percentiles(

@@ -21,7 +21,6 @@ from order_flow.services.reports_base import (
     cols,
     customers,
     in_range,
-    instances,
     order_lines,
     orders,
     products,
@@ -42,8 +41,8 @@ def _short_lines(f: Filters) -> Any:
         order_lines.c.qty - order_lines.c.qty_delivered - order_lines.c.qty_reserved, 8
     )
     waiting = or_(
-        instances.c.state == "approved",
-        and_(instances.c.state == "on_hold", orders.c.hold_reason == "STOCK_SHORT"),
+        orders.c.state == "approved",
+        and_(orders.c.state == "on_hold", orders.c.hold_reason == "STOCK_SHORT"),
     )
     where: list[ColumnElement[bool]] = [waiting, need > 0, *in_range(orders.c.created_at, f)]
     if f.customer_id is not None:
@@ -60,11 +59,7 @@ def _short_lines(f: Filters) -> Any:
             need.label("need"),
             value.label("value"),
         )
-        .select_from(
-            order_lines.join(orders, orders.c.id == order_lines.c.order_id).join(
-                instances, instances.c.id == orders.c.instance_id
-            )
-        )
+        .select_from(order_lines.join(orders, orders.c.id == order_lines.c.order_id))
         .where(*where)
         .subquery()
     )
