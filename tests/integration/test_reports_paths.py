@@ -109,3 +109,20 @@ def test_periods_are_cut_on_local_midnights_across_daylight_saving() -> None:
     assert period_start(date(2026, 3, 8), "week") == date(2026, 3, 2)  # a Sunday
     with pytest.raises(ValueError, match="grain"):
         period_start(date(2026, 3, 8), "year")
+
+
+def test_an_order_counts_once_per_product_however_many_lines_it_has(app: App) -> None:
+    who = people(app)
+    p1, p2 = product(app, who.alice, price="10"), product(app, who.alice, price="5")
+    lines = [{"product_id": p, "qty": q} for p, q in ((p1.id, "1"), (p2.id, "4"), (p1.id, "2"))]
+    for _ in range(2):  # from a template: approved without double review
+        c = customer(app, who.alice)
+        template = app.orders.create_template(c.id, "常规", lines, who.alice)
+        order = app.orders.from_template(template.id, who.alice)
+        assert submit(app, order, who.alice) == "approved"
+    result = ReportService(app).run("sales-by-product", Filters())
+    assert [(r[0], r[2], r[6], r[3]) for r in result.rows] == [  # sku, orders, qty, net
+        (p1.sku, 2, D("6"), D("60.00")),
+        (p2.sku, 2, D("8"), D("40.00")),
+    ]
+    assert ReportService(app).run("top-products", Filters()).rows[0][2] == 2

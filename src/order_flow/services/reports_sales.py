@@ -15,7 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, desc, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, case, desc, func, select, true
 from sqlalchemy.orm import Session
 
 from order_flow.domain.money import round_money
@@ -204,21 +204,43 @@ def top_customers(session: Session, f: Filters) -> ReportResult:
 
 
 def _by_product(f: Filters, limit: int | None) -> Select[Any]:
+    """Per product: orders with it, quantity and amounts of its lines in sales.
+
+    The lines come in (order, product) order, as the index on order lines keeps them,
+    merged with the sales orders by id; a line counts its order when the line before it
+    is not of the same order and product. That is COUNT(DISTINCT order_id) without a
+    sort of every line by product (the orders per product are counted in one pass)."""
     where = _sales(f)
     if f.product_id is not None:
         where.append(order_lines.c.product_id == f.product_id)
-    agg = (
+    in_order = (order_lines.c.order_id, order_lines.c.product_id)
+    same = and_(
+        func.lag(order_lines.c.order_id).over(order_by=in_order) == order_lines.c.order_id,
+        func.lag(order_lines.c.product_id).over(order_by=in_order) == order_lines.c.product_id,
+    )
+    lines = (
         select(
             order_lines.c.product_id,
-            func.count(order_lines.c.order_id.distinct()).label("orders"),
-            func.round(func.sum(order_lines.c.qty), 8).label("qty"),
-            money_sum(order_lines.c.net).label("net"),
-            money_sum(order_lines.c.tax).label("tax"),
-            money_sum(order_lines.c.gross).label("gross"),
+            case((same, 0), else_=1).label("first"),
+            order_lines.c.qty,
+            order_lines.c.net,
+            order_lines.c.tax,
+            order_lines.c.gross,
         )
         .select_from(order_lines.join(orders, orders.c.id == order_lines.c.order_id))
         .where(*where)
-        .group_by(order_lines.c.product_id)
+        .subquery("lines")
+    )
+    agg = (
+        select(
+            lines.c.product_id,
+            func.sum(lines.c.first).label("orders"),
+            func.round(func.sum(lines.c.qty), 8).label("qty"),
+            money_sum(lines.c.net).label("net"),
+            money_sum(lines.c.tax).label("tax"),
+            money_sum(lines.c.gross).label("gross"),
+        )
+        .group_by(lines.c.product_id)
         .subquery()
     )
     stmt = (
