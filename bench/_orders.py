@@ -210,9 +210,17 @@ def jobs_and_transitions(app: App, order_ids: Sequence[int]) -> tuple[int, int]:
     return int(jobs or 0), int(moves or 0)
 
 
-def check_pipeline(app: App, order_ids: Sequence[int]) -> dict[str, int]:
-    """Every order's one invoice at FINAL, every job done, no incident; else raise."""
+def check_pipeline(app: App, order_ids: Sequence[int], pdf: bool) -> dict[str, int]:
+    """Every order's one invoice at FINAL, with a stored PDF if ``pdf`` else none, every
+    job done, no incident; else raise."""
     with app.engine.session_factory() as s:
+        with_pdf = s.scalar(
+            select(func.count()).where(
+                Invoice.order_id.in_(order_ids), Invoice.pdf_path.is_not(None)
+            )
+        )
+        if with_pdf != (len(order_ids) if pdf else 0):
+            raise RuntimeError(f"{with_pdf} of {len(order_ids)} invoices have a PDF (pdf={pdf})")
         states = dict(
             s.execute(
                 select(instances.c.state, func.count())
