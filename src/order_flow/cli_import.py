@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from order_flow.bootstrap import bootstrap
+from order_flow.bootstrap import App, bootstrap
 from order_flow.config import Settings
 from order_flow.engine.actors import Actor
 from order_flow.errors import NotFoundError, ValidationError
@@ -87,10 +87,7 @@ def import_orders(
     console, err = Console(), Console(stderr=True)
     app = bootstrap(Settings.from_env())
     try:
-        try:
-            actor = actor_of(app.users.get(username)) if username else OPERATOR
-        except NotFoundError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--as'") from None
+        actor = _actor(app, username)
         service = ImportService(app, chunk_orders=chunk)
         progress = Progress(
             TextColumn("[bold]importing[/bold]"),
@@ -125,6 +122,18 @@ def import_orders(
         app.close()
     _summary(console, report, rejects_path)
     sys.exit(1 if report.rows_rejected else 0)
+
+
+def _actor(app: App, username: str | None) -> Actor:
+    if not username:
+        return OPERATOR
+    try:
+        user = app.users.get(username)
+    except NotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--as'") from None
+    if not user.active:
+        raise click.BadParameter(f"user '{username}' is disabled", param_hint="'--as'")
+    return actor_of(user)
 
 
 def _summary(console: Console, report: ImportReport, rejects_path: Path | None) -> None:

@@ -77,6 +77,9 @@ def test_a_clean_file_exits_0_and_an_unreadable_one_exits_2_writing_nothing(
     assert written(app) == before
     code, _, err = run(str(tmp_path / "ok.csv"), "--as", "nobody", "--quiet")
     assert code == 2 and "no user 'nobody'" in err
+    app.users.disable("bob")
+    code, _, err = run(str(tmp_path / "ok.csv"), "--as", "bob", "--quiet")
+    assert code == 2 and "user 'bob' is disabled" in err
 
 
 def test_a_run_killed_half_way_then_run_again_leaves_exactly_one_order_per_po(
