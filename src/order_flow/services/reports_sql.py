@@ -1,10 +1,12 @@
 """SQL pieces the reports share, spelled once per dialect (PostgreSQL and SQLite).
 
 Timestamps are stored as naive UTC. Periods (day, week, month) are cut in the business
-time zone: PostgreSQL converts with ``timezone()``; SQLite, which has no zone database,
-shifts by the zone's fixed UTC offset (exact for zones without daylight saving, such
-as Asia/Shanghai). Date filters are turned into UTC instants in Python, so they are
-exact on both.
+time zone. Over many rows (PostgreSQL sales by period) the periods are made in Python
+from the zone database (``periods``) and each is summed over its UTC range, so no row
+is converted; per row, PostgreSQL converts with ``timezone()`` and SQLite, which has no
+zone database, shifts by the zone's fixed UTC offset (exact for zones without daylight
+saving, such as Asia/Shanghai). Date filters are turned into UTC instants in Python,
+so they are exact on both.
 """
 
 from __future__ import annotations
