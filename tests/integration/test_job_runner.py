@@ -105,3 +105,42 @@ def test_transitions_logs_nothing_at_info_on_a_transition(
         assert app.engine.load(s, iid).state == "on_hold"
     assert [r.getMessage() for r in caplog.records if r.name.startswith("transitions")] == []
     assert logging.getLogger("transitions").getEffectiveLevel() == logging.WARNING
+
+
+def test_a_step_reads_its_job_and_instance_once_and_leaves_its_state_in_two_updates(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner's joined read serves the step's fire; leaving a step's state with no
+    open task ends its jobs in one UPDATE and touches no candidates."""
+    job_id, iid = check_job(app)
+    monkeypatch.setitem(app.engine.steps._items, "order.run_checks", hold)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(app.db, "before_cursor_execute", seen)
+    try:
+        assert run_job(app, job_id) == JobOutcome.DONE
+    finally:
+        event.remove(app.db, "before_cursor_execute", seen)
+    reads = [s for s in statements if s.startswith("SELECT") and "workflow_instances" in s]
+    assert len(reads) == 1 and "outbox" in reads[0]
+    assert [s for s in statements if s.startswith("UPDATE task_candidates")] == []
+    assert len([s for s in statements if s.startswith("UPDATE outbox")]) == 2  # attempt, end
+    with app.engine.session_factory() as s:
+        assert app.engine.load(s, iid).state == "on_hold"
+        assert s.scalar(select(outbox.c.status).where(outbox.c.id == job_id)) == "done"
+
+
+def test_leaving_a_state_ends_the_firing_job_and_cancels_the_instances_other_jobs(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id, iid = check_job(app)
+    with app.engine.uow() as uow:  # a side job of the same state (as enqueue_in writes)
+        side = app.engine.enqueue_in(uow, iid, "order.run_checks", {}, "side-1")
+        uow.commit()
+    monkeypatch.setitem(app.engine.steps._items, "order.run_checks", hold)
+    assert run_job(app, job_id) == JobOutcome.DONE
+    assert (job(app, job_id).status, job(app, side or 0).status) == ("done", "cancelled")
+    assert job(app, job_id).finished_at == job(app, side or 0).finished_at

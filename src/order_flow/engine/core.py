@@ -12,9 +12,10 @@ import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Insert, Table, insert, select, update
+from sqlalchemy import Insert, Table, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,7 +56,7 @@ def queue_for(step: str, priority_rank: int) -> str:
     return URGENT_LANES[queue] if priority_rank == PRIORITY_RANK["urgent"] else queue
 
 
-_INSTANCE_COLUMNS = (
+INSTANCE_COLUMNS = (
     instances.c.id,
     instances.c.workflow,
     instances.c.definition_id,
@@ -233,10 +234,17 @@ class Engine:
         expected_version: int | None = None,
         job_id: int | None = None,
         audit_data: Mapping[str, Any] | None = None,
+        loaded_row: Any = None,
     ) -> FireResult:
-        """Check, change state under the optimistic lock, audit, and enter the new state."""
+        """Check, change state under the optimistic lock, audit, and enter the new state.
+
+        ``loaded_row``: the instance (INSTANCE_COLUMNS) as the caller read it in this
+        unit of work, which saves reading it again; the version-checked UPDATE fails
+        with ConflictError if it changed since."""
         s = uow.session
-        row = self.load(s, instance_id)
+        row = self.load(s, instance_id) if loaded_row is None else loaded_row
+        if row.id != instance_id:
+            raise ValueError(f"loaded_row is instance {row.id}, not {instance_id}")
         if expected_version is not None and row.version != expected_version:
             raise ConflictError(
                 f"instance {instance_id} changed: it is at version {row.version}, "
@@ -300,8 +308,9 @@ class Engine:
         definition = loaded.definition
         self._leave(s, instance_id, definition.state(row.state), actor, now, job_id)
         from_state, new_version = row.state, row.version + 1
-        if context_update:
-            row = self.load(s, instance_id)  # task titles read the updated context
+        if context_update:  # task titles read the updated context: the row as written
+            written = {c.key: getattr(row, c.key) for c in INSTANCE_COLUMNS}
+            row = SimpleNamespace(**{**written, **values})
         task_ids, job_ids = self._enter(uow, loaded, row, definition.state(dest), new_version, now)
         return FireResult(instance_id, trigger, from_state, dest, new_version, task_ids, job_ids)
 
@@ -369,7 +378,7 @@ class Engine:
 
     def load(self, s: Session, instance_id: int) -> Any:
         """The instance's engine columns, as a Core row."""
-        stmt = select(*_INSTANCE_COLUMNS).where(instances.c.id == instance_id)
+        stmt = select(*INSTANCE_COLUMNS).where(instances.c.id == instance_id)
         row = s.execute(stmt).first()
         if row is None:
             raise NotFoundError(f"instance {instance_id} does not exist")
@@ -423,40 +432,52 @@ class Engine:
         now: datetime,
         job_id: int | None,
     ) -> None:
-        """Close what the old state opened: its tasks and its unfinished jobs."""
-        if job_id is not None:
-            closed = s.execute(
-                update(outbox)
-                .where(
-                    outbox.c.id == job_id,
-                    outbox.c.instance_id == instance_id,
-                    outbox.c.status.in_(("pending", "published")),
+        """Close what the old state opened: its tasks and its unfinished jobs.
+
+        Two statements in the usual case (a step's state, left by its own job): the
+        open tasks cancelled (their candidates only when there were some), and the
+        instance's open jobs ended in one UPDATE, the firing job ``done`` and the
+        others ``cancelled``."""
+        if spec.task is not None or spec.step is not None:
+            closed = list(
+                s.scalars(
+                    update(tasks)
+                    .where(tasks.c.instance_id == instance_id, tasks.c.status == "open")
+                    .values(status="cancelled", closed_at=now, closed_by=actor.name)
+                    .returning(tasks.c.id)
                 )
+            )
+            if closed:
+                s.execute(
+                    update(candidates)
+                    .where(candidates.c.task_id.in_(closed))
+                    .values(unclaimed=False)
+                )
+        open_jobs = (outbox.c.instance_id == instance_id) & outbox.c.status.in_(
+            ("pending", "published")
+        )
+        if spec.step is not None:
+            status: Any = "cancelled"
+            if job_id is not None:
+                status = case((outbox.c.id == job_id, "done"), else_="cancelled")
+            ended = set(
+                s.scalars(
+                    update(outbox)
+                    .where(open_jobs)
+                    .values(status=status, finished_at=now)
+                    .returning(outbox.c.id)
+                )
+            )
+            if job_id is not None and job_id not in ended:
+                raise ConflictError(f"job {job_id} is not an open job of instance {instance_id}")
+        elif job_id is not None:
+            done = s.execute(
+                update(outbox)
+                .where(open_jobs, outbox.c.id == job_id)
                 .values(status="done", finished_at=now)
             )
-            if rowcount(closed) != 1:
+            if rowcount(done) != 1:
                 raise ConflictError(f"job {job_id} is not an open job of instance {instance_id}")
-        if spec.task is not None or spec.step is not None:
-            open_ids = select(tasks.c.id).where(
-                tasks.c.instance_id == instance_id, tasks.c.status == "open"
-            )
-            s.execute(
-                update(candidates).where(candidates.c.task_id.in_(open_ids)).values(unclaimed=False)
-            )
-            s.execute(
-                update(tasks)
-                .where(tasks.c.instance_id == instance_id, tasks.c.status == "open")
-                .values(status="cancelled", closed_at=now, closed_by=actor.name)
-            )
-        if spec.step is not None:
-            s.execute(
-                update(outbox)
-                .where(
-                    outbox.c.instance_id == instance_id,
-                    outbox.c.status.in_(("pending", "published")),
-                )
-                .values(status="cancelled", finished_at=now)
-            )
 
     def _enter(
         self,

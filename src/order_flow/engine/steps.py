@@ -12,12 +12,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
 from order_flow.engine.actors import SYSTEM
-from order_flow.engine.core import FireResult
+from order_flow.engine.core import INSTANCE_COLUMNS, FireResult
 from order_flow.engine.uow import UnitOfWork
 from order_flow.store.tables import instances, outbox
 
@@ -49,14 +50,26 @@ class StepContext:
 
     def fire(self, trigger: str, **kwargs: Any) -> FireResult:
         """Fire a system trigger on the job's instance; it also closes this job."""
+        # The runner read the instance in this transaction: the first fire reuses it
+        # (its optimistic lock still catches a change since).
+        loaded = self.instance if self.fired is None else None
         self.fired = self.app.engine.fire_in(
-            self.uow, self.instance.id, trigger, SYSTEM, job_id=self.job_id, **kwargs
-        )
+            self.uow, self.instance.id, trigger, SYSTEM, job_id=self.job_id,
+            loaded_row=loaded, **kwargs,
+        )  # fmt: skip
         return self.fired
 
     def defer(self, until: datetime) -> None:
         """Run this job again at ``until`` (for example: waiting for stock)."""
         self.defer_until = until
+
+
+_JOB_COLUMNS = tuple(
+    c.label(f"job_{c.key}")
+    for c in (
+        outbox.c.id, outbox.c.step, outbox.c.state, outbox.c.status, outbox.c.payload
+    )
+)  # fmt: skip
 
 
 def run_job(app: App, job_id: int) -> JobOutcome:
@@ -68,21 +81,18 @@ def run_job(app: App, job_id: int) -> JobOutcome:
     try:
         with engine.uow() as uow:
             s = uow.session
-            job = s.execute(
-                select(
-                    outbox.c.id,
-                    outbox.c.step,
-                    outbox.c.state,
-                    outbox.c.status,
-                    outbox.c.instance_id,
-                    outbox.c.payload,
-                )
+            # The job row, locked, and its instance in the same round trip.
+            found = s.execute(
+                select(*_JOB_COLUMNS, *INSTANCE_COLUMNS)
+                .join_from(outbox, instances, instances.c.id == outbox.c.instance_id)
                 .where(outbox.c.id == job_id)
-                .with_for_update()
+                .with_for_update(of=outbox)
             ).one()
+            values = found._mapping
+            job = SimpleNamespace(**{c.key[4:]: values[c.key] for c in _JOB_COLUMNS})
             if job.status not in ("pending", "published"):
                 return JobOutcome.SKIPPED  # finished while we waited for the lock
-            row = engine.load(s, job.instance_id)
+            row = SimpleNamespace(**{c.key: values[c.key] for c in INSTANCE_COLUMNS})
             if row.state != job.state:
                 _finish(s, job_id, "cancelled", engine.clock())
                 uow.commit()
