@@ -210,6 +210,17 @@ class _Stop(KeyboardInterrupt):
     """SIGTERM/SIGHUP to the benchmark: unwinds like Ctrl-C, so the cluster stops."""
 
 
+def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise _Stop(f"signal {signum}")
+
+
+def interrupt_on_sigterm() -> None:
+    """From now on SIGTERM and SIGHUP unwind the benchmark like Ctrl-C, so that every
+    with-block cleans up (processes, the throwaway database, the Redis keys)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_stop)
+
+
 @dataclass
 class Cluster:
     """The processes of one benchmark run; all stopped on leaving the with-block."""
@@ -222,7 +233,7 @@ class Cluster:
         self.logs.mkdir(parents=True, exist_ok=True)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGHUP):
-                self._old[sig] = signal.signal(sig, self._on_signal)
+                self._old[sig] = signal.signal(sig, _raise_stop)
         return self
 
     def __exit__(
@@ -234,10 +245,6 @@ class Cluster:
             for sig, old in self._old.items():
                 signal.signal(sig, old)
             self._old.clear()
-
-    @staticmethod
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        raise _Stop(f"signal {signum}")
 
     # -- starting ----------------------------------------------------------------------
 
