@@ -93,7 +93,7 @@ def _open_items(session: Session, f: Filters) -> Any:
     invoice's payments and red letters cover its gross (InvoiceService records the
     status with each payment, the daily refresh after red letters; neither is ever
     removed), so these reports read the open invoices through their partial index
-    (migration 0006) and take as long as what is owed, not as the whole history.
+    (migration 0007) and take as long as what is owed, not as the whole history.
     """
     as_of = f.as_of
     settled = invoices.c.payment_status == PaymentStatus.PAID.value

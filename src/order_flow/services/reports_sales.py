@@ -7,7 +7,7 @@ product's lines only, and an order counts once however many such lines it has.
 
 The lifecycle state is read from ``orders.state`` (the engine's mirror of the order's
 instance state), never by joining the instances; a partial index on the sales orders
-by creation time (migration 0006) carries the columns these figures add up.
+by creation time (migration 0007) carries the columns these figures add up.
 """
 
 from __future__ import annotations

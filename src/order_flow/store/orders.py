@@ -23,7 +23,7 @@ from order_flow.store.base import QTY, RATE, Base
 from order_flow.store.types import utcnow
 
 #: The lifecycle states in which an order counts as a sale (services/reports_base
-#: SALES_STATES): the predicate of the sales reports' partial indexes (migration 0006).
+#: SALES_STATES): the predicate of the sales reports' partial indexes (migration 0007).
 SALES_STATES = ("approved", "completed", "closed")
 SALES_PREDICATE = "state IN ({})".format(", ".join(f"'{s}'" for s in SALES_STATES))
 
