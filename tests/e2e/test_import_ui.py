@@ -7,9 +7,11 @@ import csv
 import io
 from pathlib import Path
 
+from openpyxl import Workbook
+
 from order_flow.bootstrap import App
 from tests.e2e.ui_support import signed_in, user, web
-from tests.integration.import_helpers import ZH, good_rows, orders_by_po, shop, write_csv
+from tests.integration.import_helpers import EN, ZH, good_rows, orders_by_po, shop, write_csv
 
 
 def _upload(b, path: Path, lang: str = "zh_CN"):  # type: ignore[no-untyped-def]
@@ -74,6 +76,26 @@ def test_the_page_speaks_english_too_and_refuses_a_missing_file_or_column(
     text = broken.get_data(as_text=True)
     assert "missing column(s): 客户订单号/customer_po, 商品编码/sku (row 1)" in text
     assert "Import orders" in clerk.page("/inbox/?lang=en")  # in the navigation
+
+
+def test_an_xlsx_upload_is_read_from_the_request_stream(app: App, tmp_path: Path) -> None:
+    s = shop(app)
+    user(app, "carl")
+    clerk = signed_in(web(app), "carl")
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(list(EN[:4]))
+    ws.append([s.customers[1].code, "X-1", s.skus[2], 4])
+    path = tmp_path / "orders.xlsx"
+    wb.save(path)
+
+    response = _upload(clerk, path, "en")
+
+    assert response.status_code == 200
+    assert "1 rows, 1 orders" in response.get_data(as_text=True)
+    (order,) = orders_by_po(app)["X-1"]
+    assert str(order.total_net) == "50.00"  # 4 x 12.5
 
 
 def test_only_who_may_enter_orders_may_import(app: App, tmp_path: Path) -> None:
