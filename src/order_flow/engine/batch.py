@@ -97,7 +97,7 @@ def start_many_in(
     ids = [int(i) for i in result.scalars().all()]
     # Subjects already written get the state now; those inserted after (bulk intake
     # knows the instance ids first) are written with ``state`` set by the caller.
-    engine.mirror_state(s, subject_type, [str(item.subject_id) for item in items], dest.name)
+    engine.mirror_state(s, subject_type, [str(item.subject_id) for item in items], dest.name, now)
     events = [_event(i, "start", None, None, initial_name, actor, now) for i in ids]
     if not fire:
         s.execute(insert(audit), events)

@@ -15,7 +15,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Insert, Table, case, insert, select, update
+from sqlalchemy import Insert, Table, case, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
@@ -78,14 +78,28 @@ class StateMirror:
 
     table: Table
     column: str = "state"
+    #: (state, column): the time the instance first entered that state is kept there.
+    first_entered: tuple[tuple[str, str], ...] = ()
 
-    def write(self, s: Session, subject_ids: Sequence[str], state: str) -> None:
+    def values(self, state: str, now: datetime) -> dict[str, Any]:
+        """The subject's columns for an instance that enters ``state`` now: for a
+        subject row written after its instance started (bulk intake)."""
+        out: dict[str, Any] = {self.column: state}
+        out.update({column: now for name, column in self.first_entered if name == state})
+        return out
+
+    def write(self, s: Session, subject_ids: Sequence[str], state: str, now: datetime) -> None:
         ids = [int(i) for i in subject_ids if i.isdigit()]  # no row has another id
         if not ids:
             return
+        values: dict[str, Any] = {self.column: state}
+        for name, column in self.first_entered:
+            if name == state:  # the first time only
+                col = self.table.c[column]
+                values[column] = func.coalesce(col, literal(now, col.type))
         key = self.table.c.id
         where = key == ids[0] if len(ids) == 1 else key.in_(ids)
-        s.execute(update(self.table).where(where).values({self.column: state}))
+        s.execute(update(self.table).where(where).values(values))
 
 
 @dataclass(frozen=True)
@@ -216,7 +230,7 @@ class Engine:
             ),
         ).scalar_one()
         self.audit(s, instance_id, "start", None, None, initial, actor, None, now)
-        self.mirror_state(s, subject_type, [str(subject_id)], initial)
+        self.mirror_state(s, subject_type, [str(subject_id)], initial, now)
         row = self.load(s, instance_id)
         task_ids, job_ids = self._enter(uow, loaded, row, loaded.definition.state(initial), 1, now)
         return FireResult(instance_id, "start", "", initial, 1, task_ids, job_ids)
@@ -288,7 +302,7 @@ class Engine:
         if changed != 1:
             raise ConflictError(f"instance {instance_id} was changed by another transaction")
         if dest != row.state:
-            self.mirror_state(s, row.subject_type, [row.subject_id], dest)
+            self.mirror_state(s, row.subject_type, [row.subject_id], dest, now)
         if not actor.is_system:  # sign-off rounds read the groups that acted
             audit_data = {**(audit_data or {}), "groups": sorted(actor.groups)}
         if context_update:  # the trail keeps what the transition set (a hold's reason...)
@@ -369,12 +383,17 @@ class Engine:
     # -- pieces ---------------------------------------------------------------
 
     def mirror_state(
-        self, s: Session, subject_type: str, subject_ids: Sequence[str], state: str
+        self,
+        s: Session,
+        subject_type: str,
+        subject_ids: Sequence[str],
+        state: str,
+        now: datetime,
     ) -> None:
         """Copy ``state`` onto the subjects' rows, if their type has a mirror."""
         mirror = self.mirrors.get(subject_type)
         if mirror is not None:
-            mirror.write(s, subject_ids, state)
+            mirror.write(s, subject_ids, state, now)
 
     def load(self, s: Session, instance_id: int) -> Any:
         """The instance's engine columns, as a Core row."""

@@ -137,7 +137,7 @@ def migrate(
                 raise MigrationError(f"instance {instance_id} changed during the migration")
             if old != new:
                 subject_type, subject_id = subjects[instance_id]
-                engine.mirror_state(s, subject_type, [subject_id], new)
+                engine.mirror_state(s, subject_type, [subject_id], new, now)
                 s.execute(
                     update(tasks)
                     .where(tasks.c.instance_id == instance_id, tasks.c.status == "open")
