@@ -189,6 +189,10 @@ def build_world(app: App) -> World:
             for trigger, src, dest, actor, when in steps:
                 s.add(AuditEvent(instance_id=o.instance_id, kind="transition", trigger=trigger,
                                  from_state=src, to_state=dest, actor=actor, at=when))  # fmt: skip
+            # The engine keeps the first submission on the order too; O7 stands for an
+            # order written after its instance started (bulk intake), which lacks it.
+            if o is not o7:
+                o.submitted_at = next(w for _t, _s, d, _a, w in steps if d == "submitted")
 
         moves(o1, ("submit", "draft", "submitted", "ann", at(3, 2, 2, 10)),
               ("checks_passed", "submitted", "approved", "system", at(3, 2, 4, 10)))  # fmt: skip

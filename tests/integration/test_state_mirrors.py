@@ -13,9 +13,18 @@ from order_flow.engine.batch import NewInstance, start_many_in
 from order_flow.engine.versions import deploy_files, migrate
 from order_flow.store.invoices import Invoice
 from order_flow.store.orders import Order
-from order_flow.store.tables import instances
+from order_flow.store.tables import audit, instances
 from tests.integration.helpers import add_user
-from tests.integration.order_helpers import customer, people, product, reload, state, submit
+from tests.integration.order_helpers import (
+    customer,
+    order_body,
+    people,
+    product,
+    reload,
+    state,
+    submit,
+    work,
+)
 from tests.integration.test_versions import changed_order_file
 
 ORDERS, INVOICES = cast(Table, Order.__table__), cast(Table, Invoice.__table__)
@@ -115,3 +124,24 @@ def test_a_subject_without_a_row_or_an_integer_id_is_left_alone(app: App) -> Non
             "submitted"
         )
         assert s.execute(select(ORDERS.c.id).where(ORDERS.c.state.is_not(None))).all() == []
+
+
+def test_the_first_submission_is_kept_on_the_order_through_a_recheck(app: App) -> None:
+    who = people(app)
+    broke = customer(app, who.alice, credit_limit="0")  # every order held for CREDIT
+    p = product(app, who.alice, price="10")
+    order = app.orders.create(order_body(broke.id, (p.id, "1")), who.alice)
+    assert order.submitted_at is None  # a draft
+    assert submit(app, order, who.alice) == "on_hold"
+    with app.engine.session_factory() as s:
+        first = s.scalar(
+            select(audit.c.at).where(
+                audit.c.instance_id == order.instance_id, audit.c.to_state == "submitted"
+            )  # fmt: skip
+        )
+    assert reload(app, order).submitted_at == first
+    assert order.instance_id is not None
+    app.engine.fire(order.instance_id, "recheck", who.alice)  # submitted again, later
+    work(app)
+    assert state(app, order) == "on_hold"
+    assert reload(app, order).submitted_at == first

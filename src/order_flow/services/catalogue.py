@@ -39,8 +39,11 @@ def step_catalogue() -> Registry[Step]:
 
 def state_mirrors() -> dict[str, StateMirror]:
     """Subjects whose row carries their instance's state (``orders.state``,
-    ``invoices.state``): the reports filter on it without joining the instances."""
+    ``invoices.state``) and an order when it was first submitted (``submitted_at``):
+    the reports read them without joining the instances or the audit trail."""
     return {
-        "order": StateMirror(cast(Table, Order.__table__)),
+        "order": StateMirror(
+            cast(Table, Order.__table__), first_entered=(("submitted", "submitted_at"),)
+        ),
         "invoice": StateMirror(cast(Table, Invoice.__table__)),
     }

@@ -13,6 +13,7 @@ from order_flow.store.types import utcnow
 
 #: Issued blue invoices not (yet) settled: what the receivables reports read.
 OPEN_PREDICATE = "kind = 'blue' AND number IS NOT NULL AND payment_status <> 'paid'"
+ISSUED_BLUE = "kind = 'blue' AND issued_at IS NOT NULL"
 
 
 class Invoice(Base):
@@ -29,6 +30,14 @@ class Invoice(Base):
             postgresql_include=["order_id", "total_gross", "due_date", "issued_at"],
             postgresql_where=text(OPEN_PREDICATE),
             sqlite_where=text(OPEN_PREDICATE),
+        ),
+        # Cycle time: an order's issued blue invoices by issue time.
+        Index(
+            "ix_invoices_first_issue",
+            "order_id",
+            "issued_at",
+            postgresql_where=text(ISSUED_BLUE),
+            sqlite_where=text(ISSUED_BLUE),
         ),
         Index(
             "ix_invoices_red",

@@ -56,6 +56,14 @@ class Order(Base):
             postgresql_where=text(SALES_PREDICATE),
             sqlite_where=text(SALES_PREDICATE),
         ),
+        # Cycle time: approved orders by id with their milestones (reports_ops).
+        Index(
+            "ix_orders_approved",
+            "id",
+            postgresql_include=["created_at", "submitted_at", "approved_at", "instance_id"],
+            postgresql_where=text("approved_at IS NOT NULL"),
+            sqlite_where=text("approved_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -69,6 +77,8 @@ class Order(Base):
     #: A copy of the instance's state, kept by the engine in the same transaction
     #: (engine.core.StateMirror): the reports read it without joining the instances.
     state: Mapped[str | None] = mapped_column(String(64))
+    #: When the order was first submitted (the engine, with the state: StateMirror).
+    submitted_at: Mapped[datetime | None] = mapped_column()
     #: "exclusive" (prices without VAT) or "inclusive".
     pricing: Mapped[str] = mapped_column(String(16), default="exclusive")
     priority: Mapped[str] = mapped_column(String(8), default="normal")

@@ -1,10 +1,11 @@
-"""Migration 0007 fills orders.state / invoices.state from the instances and gives hold
-tasks made before it their reason code, on both databases."""
+"""Migrations 0007 and 0008 fill the engine's copies on orders and invoices (state, first
+submission) from the instances and the audit trail, and give old hold tasks their
+reason code, on both databases."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,7 +16,7 @@ from order_flow.store import migrate
 from order_flow.store.customers import Customer
 from order_flow.store.db import make_engine
 from order_flow.store.invoices import Invoice
-from order_flow.store.models import Instance, Task, WorkflowVersion
+from order_flow.store.models import AuditEvent, Instance, Task, WorkflowVersion
 from order_flow.store.orders import Order
 from tests.conftest import throwaway_pg_database
 
@@ -121,6 +122,67 @@ def test_0007_copies_the_states_and_reads_old_hold_reasons_from_the_title(db_url
             ("订单 SO-1 需处理: STOCK_SHORT", {"hold_reason": "STOCK_SHORT"}),
             ("订单 SO-1 需处理: ", None),
             ("订单 SO-2 待复核", None),
+        ]
+    assert migrate.pending_differences(engine) == []
+    engine.dispose()
+
+
+def test_0008_takes_the_first_submission_from_the_audit_trail(db_url: str) -> None:
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0007")
+    with engine.begin() as conn:
+        version = conn.execute(
+            insert(table(WorkflowVersion)).returning(table(WorkflowVersion).c.id),
+            dict(name="order", version=1, content_hash="x", source="", path=""),
+        ).scalar_one()
+        i = table(Instance)
+        iid = conn.execute(
+            insert(i).returning(i.c.id),
+            dict(
+                workflow="order",
+                definition_id=version,
+                subject_type="order",
+                subject_id="0",
+                state="approved",
+                created_by="x",
+                created_at=NOW,
+                updated_at=NOW,
+                entered_at=NOW,
+            ),  # fmt: skip
+        ).scalar_one()
+        cust = conn.execute(
+            insert(table(Customer)).returning(table(Customer).c.id),
+            dict(code="C1", name="甲", name_key="c1"),
+        ).scalar_one()
+        o = table(Order)
+        for n, inst in ((1, iid), (2, None)):
+            conn.execute(
+                insert(o),
+                dict(
+                    number=f"SO-{n}",
+                    customer_id=cust,
+                    instance_id=inst,
+                    created_by="x",
+                    created_at=NOW,
+                ),  # fmt: skip
+            )
+        a = table(AuditEvent)
+        for hours, to in ((1, "submitted"), (2, "on_hold"), (3, "submitted"), (4, "approved")):
+            conn.execute(
+                insert(a),
+                dict(
+                    instance_id=iid,
+                    kind="transition",
+                    to_state=to,
+                    actor="x",
+                    at=NOW + timedelta(hours=hours),
+                ),  # fmt: skip
+            )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(select(o.c.number, o.c.submitted_at).order_by(o.c.id)).all() == [
+            ("SO-1", NOW + timedelta(hours=1)),  # the first of two submissions
+            ("SO-2", None),
         ]
     assert migrate.pending_differences(engine) == []
     engine.dispose()
