@@ -84,6 +84,7 @@ def test_a_file_with_5_percent_bad_rows_imports_every_good_row_and_reports_every
     )
     assert [ln.qty for ln in first.lines] == [Decimal("1"), Decimal("2")]
     assert state(app, first) == "submitted" == first.state  # the engine's copy on the row
+    assert first.submitted_at == first.created_at  # and when it was first submitted
     lines = list(csv.reader(io.StringIO(rejects.getvalue())))
     assert lines[0] == [*ZH, "row", "column", "reason"]
     assert lines[1] == [code, "BAD-1", s.skus[0], "0", "", "", "", "", "78", "数量",

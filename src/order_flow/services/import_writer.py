@@ -163,9 +163,10 @@ class OrderWriter:
             )
             for order_id, n, r, (_, h, _) in zip(ids, numbers, started, new, strict=True)
         ]  # fmt: skip
-        if "state" in _ORDERS.c:  # the engine's copy of the state, when the schema has it
+        mirror = self.app.engine.mirrors.get("order")
+        if mirror is not None:  # the engine's copy of the state (and when it was entered)
             for head, r in zip(heads, started, strict=True):
-                head["state"] = r.to_state
+                head.update(mirror.values(r.to_state, now))
         s.execute(insert(_ORDERS), heads)
         s.execute(
             insert(_LINES),
