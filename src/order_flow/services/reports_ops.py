@@ -25,6 +25,7 @@ from order_flow.services.reports_base import (
     instance_scope,
     instances,
     invoices,
+    merge_by_id,
     order_scope,
     orders,
     sum_cells,
@@ -169,6 +170,7 @@ def cycle_time(session: Session, f: Filters) -> ReportResult:
     and then it is looked up in the audit trail (an index probe for those orders only).
     """
     d = dialect(session, f)
+    merge_by_id(session)  # the approved orders and their first issues, both by order id
     kept = (
         select(orders.c.id, orders.c.instance_id, orders.c.submitted_at, orders.c.approved_at)
         .where(orders.c.approved_at.is_not(None), *in_range(orders.c.created_at, f))

@@ -27,6 +27,7 @@ from order_flow.services.reports_base import (
     customers,
     dialect,
     in_range,
+    merge_by_id,
     order_lines,
     orders,
     products,
@@ -318,6 +319,7 @@ def rate_label(rate: Any) -> str:
 
 def tax_by_rate(session: Session, f: Filters) -> ReportResult:
     """Order lines of sales grouped by VAT rate (0 covers the exempt markers too)."""
+    merge_by_id(session)  # the lines by order and the sales orders, both by order id
     where = _sales(f)
     if f.product_id is not None:
         where.append(order_lines.c.product_id == f.product_id)
