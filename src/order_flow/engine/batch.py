@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from order_flow.engine.actors import Actor
-from order_flow.engine.core import PRIORITY_RANK, Engine, FireResult, queue_for
+from order_flow.engine.core import PRIORITY_RANK, Engine, FireResult, audit_row, queue_for
 from order_flow.engine.publisher import JobRef
 from order_flow.engine.uow import UnitOfWork
 from order_flow.errors import PermissionDeniedError
@@ -98,14 +98,15 @@ def start_many_in(
     # Subjects already written get the state now; those inserted after (bulk intake
     # knows the instance ids first) are written with ``state`` set by the caller.
     engine.mirror_state(s, subject_type, [str(item.subject_id) for item in items], dest.name, now)
-    events = [_event(i, "start", None, None, initial_name, actor, now) for i in ids]
+    events = [audit_row(i, "start", None, None, initial_name, actor, now) for i in ids]
     if not fire:
         s.execute(insert(audit), events)
         return [FireResult(i, "start", "", initial_name, 1) for i in ids]
 
     data = None if actor.is_system else {"groups": sorted(actor.groups)}
     events += [
-        _event(i, "transition", fire, initial_name, dest.name, actor, now, data) for i in ids
+        audit_row(i, "transition", fire, initial_name, dest.name, actor, now, data=data)
+        for i in ids
     ]
     s.execute(insert(audit), events)
     job_ids: list[int | None] = [None] * len(ids)
@@ -154,31 +155,6 @@ def _enqueue(
             JobRef(job_id, job["instance_id"], step, job["queue"], job["idempotency_key"])
         )
     return job_ids
-
-
-def _event(
-    instance_id: int,
-    kind: str,
-    trigger: str | None,
-    from_state: str | None,
-    to_state: str,
-    actor: Actor,
-    now: Any,
-    data: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    return dict(
-        instance_id=instance_id,
-        task_id=None,
-        kind=kind,
-        trigger=trigger,
-        from_state=from_state,
-        to_state=to_state,
-        actor=actor.name,
-        acting_for=actor.acting_for,
-        reason=None,
-        data=dict(data) if data else None,
-        at=now,
-    )
 
 
 def _one_by_one(

@@ -149,6 +149,35 @@ def title_fields(template: str, values: Mapping[str, Any]) -> dict[str, Any] | N
     return found or None
 
 
+def audit_row(
+    instance_id: int | None,
+    kind: str,
+    trigger: str | None,
+    from_state: str | None,
+    to_state: str | None,
+    actor: Actor,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    task_id: int | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The values of one audit event (one row of ``audit_events``)."""
+    return dict(
+        instance_id=instance_id,
+        task_id=task_id,
+        kind=kind,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor.name,
+        acting_for=actor.acting_for,
+        reason=reason,
+        data=dict(data) if data else None,
+        at=now,
+    )
+
+
 @dataclass
 class Engine:
     session_factory: sessionmaker[Session]
@@ -427,20 +456,9 @@ class Engine:
     ) -> None:
         s.execute(
             insert(audit),
-            dict(
-                instance_id=instance_id,
-                task_id=task_id,
-                kind=kind,
-                trigger=trigger,
-                from_state=from_state,
-                to_state=to_state,
-                actor=actor.name,
-                acting_for=actor.acting_for,
-                reason=reason,
-                data=dict(data) if data else None,
-                at=now,
-            ),
-        )
+            audit_row(instance_id, kind, trigger, from_state, to_state, actor, now,
+                      reason=reason, task_id=task_id, data=data),
+        )  # fmt: skip
 
     def _leave(
         self,
