@@ -15,8 +15,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Insert, Table, case, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, case, func, insert, literal, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +31,7 @@ from order_flow.errors import (
     PermissionDeniedError,
     TransitionNotAllowedError,
 )
+from order_flow.store.db import insert_ignoring
 from order_flow.store.tables import audit, candidates, instances, outbox, rowcount, tasks
 from order_flow.store.types import utcnow
 from order_flow.workflow.definition import PRIORITIES, StateSpec
@@ -376,8 +376,6 @@ class Engine:
             raise ValueError(f"unknown step '{step}'")
         s = uow.session
         row = self.load(s, instance_id)
-        if s.scalar(select(outbox.c.id).where(outbox.c.idempotency_key == key)) is not None:
-            return None
         queue = queue_for(step, row.priority)
         now = self.clock()
         values = dict(
@@ -392,17 +390,8 @@ class Engine:
             created_at=now,
             payload=dict(payload),
         )
-        dialect = s.get_bind().dialect.name
-        stmt: Insert
-        if dialect in ("postgresql", "sqlite"):  # a concurrent enqueue of the key wins quietly
-            ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = (
-                ins(outbox)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=[outbox.c.idempotency_key])
-            )
-        else:
-            stmt = insert(outbox).values(**values)
+        # a concurrent enqueue of the key wins quietly
+        stmt = insert_ignoring(s, outbox, values, [outbox.c.idempotency_key])
         job_id = s.execute(stmt.returning(outbox.c.id)).scalar()
         if job_id is None:
             return None

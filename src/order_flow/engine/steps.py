@@ -47,6 +47,8 @@ class StepContext:
     payload: dict[str, Any] = field(default_factory=dict)
     fired: FireResult | None = None
     defer_until: datetime | None = None
+    #: The job's idempotency key: the same for every delivery of the job.
+    key: str = ""
 
     def fire(self, trigger: str, **kwargs: Any) -> FireResult:
         """Fire a system trigger on the job's instance; it also closes this job."""
@@ -67,7 +69,8 @@ class StepContext:
 _JOB_COLUMNS = tuple(
     c.label(f"job_{c.key}")
     for c in (
-        outbox.c.id, outbox.c.step, outbox.c.state, outbox.c.status, outbox.c.payload
+        outbox.c.id, outbox.c.step, outbox.c.state, outbox.c.status, outbox.c.payload,
+        outbox.c.idempotency_key,
     )
 )  # fmt: skip
 
@@ -97,7 +100,10 @@ def run_job(app: App, job_id: int) -> JobOutcome:
                 _finish(s, job_id, "cancelled", engine.clock())
                 uow.commit()
                 return JobOutcome.SKIPPED
-            ctx = StepContext(app, uow, job_id, job.step, row, attempt, dict(job.payload or {}))
+            ctx = StepContext(
+                app, uow, job_id, job.step, row, attempt, dict(job.payload or {}),
+                key=job.idempotency_key,
+            )  # fmt: skip
             engine.steps[job.step](ctx)
             now = engine.clock()
             if ctx.defer_until is not None and ctx.fired is None:

@@ -15,8 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, case, func, insert, or_, select, type_coerce, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, and_, case, func, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -38,6 +37,7 @@ from order_flow.services.notify import enqueue_order_notice_in, order_notice_key
 from order_flow.store.base import MONEY, QTY
 from order_flow.store.catalog import Product
 from order_flow.store.customers import Customer
+from order_flow.store.db import insert_ignoring
 from order_flow.store.invoices import Invoice, InvoiceCounter, InvoiceLine, Payment
 from order_flow.store.orders import Order, OrderLine
 from order_flow.store.tables import instances, outbox, tasks
@@ -133,27 +133,18 @@ def issue_problem(invoice: Invoice, tolerance: Decimal) -> str | None:
 
 
 def take_number(s: Session, series: str) -> int:
-    """The next number of ``series``, bumped under a row lock in the caller's transaction."""
-    locked = select(_counters.c.next_number).where(_counters.c.series == series).with_for_update()
-    number = s.execute(locked).scalar()
-    if number is None:
-        dialect = s.get_bind().dialect.name
-        row = {"series": series, "next_number": 1}
-        if dialect in ("postgresql", "sqlite"):
-            ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            s.execute(ins(_counters).values(**row).on_conflict_do_nothing())
-        else:  # another issuer may insert it first; the savepoint keeps our transaction
-            try:
-                with s.begin_nested():
-                    s.execute(insert(_counters).values(**row))
-            except IntegrityError:
-                pass
-        number = s.execute(locked).scalar_one()
-    s.execute(
+    """The next number of ``series``, bumped under the row's lock in the caller's
+    transaction (one ``UPDATE ... RETURNING``; a concurrent issuer waits for our commit)."""
+    bump = (
         update(_counters)
         .where(_counters.c.series == series)
         .values(next_number=_counters.c.next_number + 1)
+        .returning(_counters.c.next_number - 1)
     )
+    number = s.execute(bump).scalar()
+    if number is None:  # the series' first number; a concurrent first issuer may win
+        s.execute(insert_ignoring(s, _counters, {"series": series, "next_number": 1}))
+        number = s.execute(bump).scalar_one()
     return int(number)
 
 

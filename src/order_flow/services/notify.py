@@ -28,12 +28,12 @@ from email.utils import format_datetime, formataddr, parseaddr
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select, update
 
 from order_flow.config import Settings
 from order_flow.domain.capitals import amount_in_capitals
@@ -46,6 +46,7 @@ from order_flow.engine.uow import UnitOfWork
 from order_flow.errors import NotFoundError, ValidationError
 from order_flow.services import pdf
 from order_flow.store.customers import Communication, Customer
+from order_flow.store.db import insert_ignoring
 from order_flow.store.invoices import Invoice, Payment
 from order_flow.store.orders import Order
 from order_flow.store.tables import outbox
@@ -343,8 +344,11 @@ class NotificationService:
         except Exception:
             self._release(uow, claim)
             raise
-        s.get_one(Communication, claim.id).summary = f"邮件已发送至 {email}: {subject}"
-        s.flush()
+        s.execute(
+            update(Communication)
+            .where(Communication.id == claim[0])
+            .values(summary=f"邮件已发送至 {email}: {subject}")
+        )
         return Outcome.SENT
 
     def _claim(
@@ -355,28 +359,39 @@ class NotificationService:
         invoice_id: int | None,
         summary: str,
         key: str,
-    ) -> Communication | None:
-        """Commit the ``[发送中]`` row for ``key``; None when another sender holds the key.
+    ) -> tuple[int, str] | None:
+        """Commit the ``[发送中]`` row for ``key``: its id and summary, or None when
+        another sender holds the key (one ``INSERT ... ON CONFLICT DO NOTHING``).
+
+        The row is the system's own record of what it is about to send: the customer,
+        order and invoice come from the step's loaded rows, so the checks of
+        ``CustomerService.log_contact_in`` (a clerk's input) are not repeated.
 
         On a server database the claim is its own transaction. SQLite has one writer,
         and the caller's transaction holds the lock, so there the caller's unit of
         work is committed with the claim instead (a step calls this before writing).
         """
         marked = f"{SENDING} {summary} #{uuid.uuid4().hex[:8]}"
-        args = (customer.id, "email", "out", marked, SYSTEM, order.id, invoice_id, key)
+        row = {
+            "customer_id": customer.id, "order_id": order.id, "invoice_id": invoice_id,
+            "channel": "email", "direction": "out", "summary": marked, "actor": SYSTEM.name,
+            "dedupe_key": key, "at": self.app.engine.clock(),
+        }  # fmt: skip
+        table = cast(Table, Communication.__table__)
+        claim = insert_ignoring(uow.session, table, row, [table.c.dedupe_key]).returning(table.c.id)
         if _is_sqlite(uow):
-            row = self.app.customers.log_contact_in(uow, *args)
+            claimed = uow.session.execute(claim).scalar()
             uow.commit()
         else:
             with self.app.engine.uow() as own:
-                row = self.app.customers.log_contact_in(own, *args)
+                claimed = own.session.execute(claim).scalar()
                 own.commit()
-        return row if row.summary == marked else None
+        return (int(claimed), marked) if claimed is not None else None
 
-    def _release(self, uow: UnitOfWork, claim: Communication) -> None:
+    def _release(self, uow: UnitOfWork, claim: tuple[int, str]) -> None:
         """The send failed: drop the claim, so the retry may send."""
         gone = delete(Communication).where(
-            Communication.id == claim.id, Communication.summary == claim.summary
+            Communication.id == claim[0], Communication.summary == claim[1]
         )
         if _is_sqlite(uow):
             uow.session.rollback()  # whatever the caller wrote after the claim
@@ -397,6 +412,8 @@ def _is_sqlite(uow: UnitOfWork) -> bool:
 
 def job_key(ctx: StepContext) -> str:
     """The job's idempotency key: the same for every delivery of the job."""
+    if ctx.key:
+        return ctx.key
     key = ctx.uow.session.scalar(select(outbox.c.idempotency_key).where(outbox.c.id == ctx.job_id))
     return str(key)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ColumnElement, Engine, Table, create_engine, event, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import Insert
 
 # SQLite keeps NUMERIC as 15 significant digits; the domain bounds amounts and
 # quantities to fit (see docs/configuration.md), so the driver warning is noise.
@@ -65,3 +68,19 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def insert_ignoring(
+    s: Session, table: Table, values: Mapping[str, Any], on: Sequence[ColumnElement[Any]] = ()
+) -> Insert:
+    """``INSERT ... ON CONFLICT (on) DO NOTHING`` for PostgreSQL and SQLite (``on``
+    empty: any unique constraint).
+
+    Add ``.returning(...)`` to learn whether the row went in (no row: a twin was
+    there first). On another backend a plain INSERT, whose conflict raises.
+    """
+    dialect = s.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        return ins(table).values(**values).on_conflict_do_nothing(index_elements=list(on) or None)
+    return insert(table).values(**values)
