@@ -69,10 +69,10 @@ def create_celery(settings: Settings | None = None) -> Celery:
                 "schedule": RELAY_EVERY_S,
                 "options": {"queue": URGENT_QUEUE},
             },
-            "timers": {
+            "timers": {  # urgent too: deadlines and SLA rungs fire on time at peak
                 "task": "order_flow.timers",
                 "schedule": TIMERS_EVERY_S,
-                "options": {"queue": "default"},
+                "options": {"queue": URGENT_QUEUE},
             },
             "payment-status": {
                 "task": "order_flow.payment_status",
