@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import random
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from order_flow.store.invoices import InvoiceCounter
 from order_flow.store.tables import outbox
 from tests.e2e.builders import (
     all_done,
@@ -19,7 +24,7 @@ from tests.e2e.builders import (
     transitions,
     world,
 )
-from tests.e2e.conftest import Proc, Stack, wait_until
+from tests.e2e.conftest import Proc, Stack
 from tests.integration.order_helpers import order_body
 
 ORDERS = 100
@@ -53,10 +58,37 @@ def _issue_reruns(stack: Stack) -> int:
         )
 
 
+def _counter_series(stack: Stack, w: Any) -> list[str]:
+    """Create the invoice series the world's customers will use (numbering from 1)."""
+    year = datetime.now(ZoneInfo(stack.settings.timezone)).year
+    series = sorted({f"{year}-{c.invoice_type}" for c in w.customers})
+    with stack.app.engine.session_factory() as s:
+        s.add_all(InvoiceCounter(series=name, next_number=1) for name in series)
+        s.commit()
+    return series
+
+
+@contextmanager
+def _numbering_held(stack: Stack, series: list[str]) -> Iterator[None]:
+    """Hold every counter row: an ``invoice.issue`` job that starts now waits inside
+    take_number, mid-transaction, until the block ends (so the kill lands mid-step)."""
+    with stack.app.db.connect() as blocker:
+        blocker.execute(
+            select(InvoiceCounter.next_number)
+            .where(InvoiceCounter.series.in_(series))
+            .with_for_update()
+        ).all()
+        try:
+            yield
+        finally:
+            blocker.rollback()
+
+
 def _submit_and_kill(stack: Stack, w: Any, kill: Any, rng: random.Random) -> list[int]:
-    """Submit ORDERS orders; once a random number of them are in, kill at the first
-    moment an invoice.issue job is running."""
+    """Submit ORDERS orders; once a random number of them are in, kill while an
+    invoice.issue job is running (held at the invoice counter, see _numbering_held)."""
     crew = w.people
+    series = _counter_series(stack, w)
     drafts = []
     for i in range(ORDERS):
         body = order_body(
@@ -66,15 +98,12 @@ def _submit_and_kill(stack: Stack, w: Any, kill: Any, rng: random.Random) -> lis
         )
         drafts.append(stack.app.orders.create(body, crew.alice).id)
     kill_after = rng.randint(ORDERS // 4, ORDERS // 2)
-    killed = False
     for n, order_id in enumerate(drafts, start=1):
         stack.app.orders.submit(order_id, crew.alice)
-        if n >= kill_after and not killed and _issue_in_progress(stack):
-            kill()
-            killed = True
-    if not killed:
-        wait_until(lambda: _issue_in_progress(stack), 60, "an invoice.issue job to run", 0.01)
-        kill()
+        if n == kill_after:
+            with _numbering_held(stack, series):
+                stack.wait_for(lambda: _issue_in_progress(stack), 60, "an invoice.issue job")
+                kill()
     return drafts
 
 
@@ -109,21 +138,13 @@ def test_pool_processes_killed_mid_invoice_lose_nothing_and_number_once(
     stack.start_relay()
 
     def kill() -> None:
-        # Kill again until a child really died inside a task (not between tasks).
-        for _ in range(5):
-            _kill_pool(worker)
-            lost = (
-                wait_until(
-                    lambda: "WorkerLostError" in worker.output() or _issue_reruns(stack),
-                    3,
-                    "the worker to notice",
-                )
-                if _issue_in_progress(stack)
-                else False
-            )
-            if lost:
-                return
-            wait_until(lambda: _issue_in_progress(stack), 30, "an invoice.issue job", 0.01)
+        # The issue job waits at the held counter: its child dies inside the task.
+        _kill_pool(worker)
+        stack.wait_for(
+            lambda: "WorkerLostError" in worker.output() or _issue_reruns(stack),
+            30,
+            "the worker to notice its lost child",
+        )
 
     ids = _submit_and_kill(stack, w, kill, rng)
     _assert_everything_once(stack, ids, smtp_sink)
