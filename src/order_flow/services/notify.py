@@ -28,7 +28,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -197,6 +197,13 @@ def _sum(value: Any) -> Decimal:
     return round_money(str(value)) if value is not None else Decimal("0.00")
 
 
+class Claim(NamedTuple):
+    """A mail's ``[发送中]`` log row, committed before the send."""
+
+    id: int
+    summary: str
+
+
 class NotificationService:
     def __init__(self, app: App) -> None:
         self.app = app
@@ -346,7 +353,7 @@ class NotificationService:
             raise
         s.execute(
             update(Communication)
-            .where(Communication.id == claim[0])
+            .where(Communication.id == claim.id)
             .values(summary=f"邮件已发送至 {email}: {subject}")
         )
         return Outcome.SENT
@@ -359,8 +366,8 @@ class NotificationService:
         invoice_id: int | None,
         summary: str,
         key: str,
-    ) -> tuple[int, str] | None:
-        """Commit the ``[发送中]`` row for ``key``: its id and summary, or None when
+    ) -> Claim | None:
+        """Commit the ``[发送中]`` row for ``key``; None when
         another sender holds the key (one ``INSERT ... ON CONFLICT DO NOTHING``).
 
         The row is the system's own record of what it is about to send: the customer,
@@ -386,12 +393,12 @@ class NotificationService:
             with self.app.engine.uow() as own:
                 claimed = own.session.execute(claim).scalar()
                 own.commit()
-        return (int(claimed), marked) if claimed is not None else None
+        return Claim(int(claimed), marked) if claimed is not None else None
 
-    def _release(self, uow: UnitOfWork, claim: tuple[int, str]) -> None:
+    def _release(self, uow: UnitOfWork, claim: Claim) -> None:
         """The send failed: drop the claim, so the retry may send."""
         gone = delete(Communication).where(
-            Communication.id == claim[0], Communication.summary == claim[1]
+            Communication.id == claim.id, Communication.summary == claim.summary
         )
         if _is_sqlite(uow):
             uow.session.rollback()  # whatever the caller wrote after the claim
