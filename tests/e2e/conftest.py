@@ -10,6 +10,7 @@ the whole process group after a timeout. The prefixed Redis keys are deleted.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -73,6 +74,10 @@ def _die_with_parent() -> None:
 
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+#: A log line worth showing when a test times out.
+_ALARM = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|[Cc]onnection|relay: ")
 
 
 @dataclass
@@ -187,7 +192,18 @@ class Stack:
             proc.stop()
 
     def dump_logs(self, tail: int = 4000) -> str:
-        return "\n".join(f"--- {p.name} ---\n{p.output()[-tail:]}" for p in self.procs)
+        """Each process's log: its warnings and errors (connection losses, failed
+        jobs: the story of a stall), then its last ``tail`` characters."""
+        parts = []
+        for p in self.procs:
+            log = p.output()
+            alarms = [line for line in log.splitlines() if _ALARM.search(line)]
+            parts.append(
+                f"--- {p.name}: {len(alarms)} warning/error line(s), the last 40 ---\n"
+                + "\n".join(alarms[-40:])
+                + f"\n--- {p.name}: the end ---\n{log[-tail:]}"
+            )
+        return "\n".join(parts)
 
     # -- reading the database -----------------------------------------------------------
 
