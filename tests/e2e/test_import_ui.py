@@ -5,22 +5,41 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import time
 from pathlib import Path
 
 from openpyxl import Workbook
+from sqlalchemy import update
 
 from order_flow.bootstrap import App
+from order_flow.services.importing import ImportService
+from order_flow.store.imports import ImportBatch
 from tests.e2e.ui_support import signed_in, user, web
 from tests.integration.import_helpers import EN, ZH, good_rows, orders_by_po, shop, write_csv
 
 
 def _upload(b, path: Path, lang: str = "zh_CN"):  # type: ignore[no-untyped-def]
+    """Upload as a browser does; a good file is imported in the background and its
+    page (303) follows it: the page once the import has finished."""
     with path.open("rb") as f:
-        return b.post(
+        response = b.post(
             f"/orders/import?lang={lang}",
             {"file": (f, path.name)},
             content_type="multipart/form-data",
         )
+    if response.status_code != 303:
+        return response
+    location = response.headers["Location"]
+    assert re.fullmatch(r"/orders/import/\d+", location), location
+    deadline = time.monotonic() + 60
+    while True:
+        page = b.client.get(f"{location}?lang={lang}")
+        if "import-report running" not in page.get_data(as_text=True):
+            return page
+        assert 'http-equiv="refresh"' in page.get_data(as_text=True)
+        assert time.monotonic() < deadline, "the import did not finish"
+        time.sleep(0.1)
 
 
 def test_a_clerk_uploads_a_file_sees_the_report_in_chinese_and_downloads_the_rejects(
@@ -106,3 +125,31 @@ def test_only_who_may_enter_orders_may_import(app: App, tmp_path: Path) -> None:
     assert finance.client.get("/orders/import").status_code == 403
     assert _upload(finance, write_csv(tmp_path / "o.csv", ZH, good_rows(s, 1))).status_code == 403
     assert orders_by_po(app) == {}
+
+
+def test_a_running_import_shows_its_progress_and_a_stopped_one_says_why(app: App) -> None:
+    actor = user(app, "carl")
+    clerk = signed_in(web(app), "carl")
+    service = ImportService(app)
+    running = service.new_batch("大批.csv", actor, result={"rows_expected": 1000})
+    with app.engine.uow() as uow:
+        uow.session.execute(
+            update(ImportBatch).where(ImportBatch.id == running).values(rows_total=250)
+        )
+        uow.commit()
+    stopped = service.new_batch("坏.csv", actor)
+    service.fail(stopped, "OperationalError: the database went away")
+
+    page = clerk.page(f"/orders/import/{running}?lang=zh_CN")
+    assert 'http-equiv="refresh"' in page and "正在导入 · 大批.csv" in page
+    assert '<progress max="100" value="25">' in page and "已读取 250 / 1000 行" in page
+    assert "rejects.csv" not in page  # nothing to download before the end
+
+    page = clerk.page(f"/orders/import/{stopped}?lang=en")
+    assert 'http-equiv="refresh"' not in page
+    assert "The import stopped: OperationalError: the database went away." in page
+
+    user(app, "dora")
+    other = signed_in(web(app), "dora")
+    assert other.client.get(f"/orders/import/{running}").status_code == 404  # not hers
+    assert other.client.get("/orders/import/999999").status_code == 404

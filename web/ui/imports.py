@@ -1,31 +1,46 @@
-"""Order import for clerks: upload a CSV or XLSX file, see the report, download the rejects.
+"""Order import for clerks: upload a CSV or XLSX file, follow it, see the report, download
+the rejects.
 
-The upload goes through the same ImportService as ``order-flow import orders``; the
-rejects file (the original columns plus row, column and reason, in the page's
-language) is kept under the data folder for its batch and offered for download, so
-the clerk fixes it in Excel and uploads it again. Who may import: whoever may
-enter orders (a supervisor or the sales group).
+The upload goes through the same ImportService as ``order-flow import orders``, in a
+thread of the web process, while the clerk watches the batch's page (the counts so
+far, then the report). The rejects file (the original columns plus row, column and
+reason, in the uploader's language) is kept under the data folder for its batch and
+offered for download, so the clerk fixes it in Excel and uploads it again. Who may
+import: whoever may enter orders (a supervisor or the sales group); a batch's page
+and rejects: who uploaded it, or a supervisor.
 """
 
 from __future__ import annotations
 
+import csv
+import logging
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from flask import Blueprint, abort, request, send_file
+from flask import Blueprint, Flask, abort, current_app, redirect, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
+from order_flow.engine.actors import Actor
 from order_flow.errors import ValidationError
-from order_flow.services.import_files import COLUMNS, REQUIRED
-from order_flow.services.importing import ImportService
-from web.ui.core import login_required_role, of, render, translate
+from order_flow.services.import_files import (
+    COLUMNS,
+    REQUIRED,
+    Row,
+    count_rows,
+    open_order_file,
+    unguard_csv_cell,
+)
+from order_flow.services.importing import KEPT, ImportReport, ImportService, Problem, Rejected
+from web.ui.core import login_required_role, of, render, translate, ui_locale
 from web.ui.orders import _require_entry
 
 bp = Blueprint("imports", __name__)
+log = logging.getLogger(__name__)
 
 #: Created orders listed on the report page (all are counted).
 LISTED = 50
@@ -110,29 +125,127 @@ def upload() -> tuple[str, int]:
 
 @bp.post("/orders/import")
 @login_required_role()
-def run() -> tuple[str, int]:
+def run() -> BaseResponse | tuple[str, int]:
+    """Keep the upload, check its header now (a file we cannot read is answered at
+    once), then import it in the background and show its page, which follows it."""
     actor = _require_entry()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         errors = {"file": _("Choose a CSV or XLSX file.")}
         return _page(422, errors=errors)
-    service = ImportService(of())
-    target = Path(of().settings.data_dir) / "imports" / f"upload-{uuid.uuid4().hex}.tmp"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    name = Path(upload.filename).name
+    folder = Path(of().settings.data_dir) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = folder / f"upload-{uuid.uuid4().hex}{Path(name).suffix.lower()[:10]}"
+    upload.save(saved)
     try:
-        with target.open("w", encoding="utf-8-sig", newline="") as out:
-            report = service.import_file(
-                upload.stream, actor, name=Path(upload.filename).name, rejects=out, translate=reason
-            )
+        open_order_file(saved, name).close()
     except ValidationError as exc:
-        target.unlink(missing_ok=True)
+        saved.unlink(missing_ok=True)
         errors = {"file": "; ".join(reason(m) for m in exc.errors.values())}
         return _page(422, errors=errors)
-    if report.rows_rejected:
-        target.replace(rejects_path(report.batch_id))
-    else:
-        target.unlink(missing_ok=True)
-    return _page(report=report, created=report.created[:LISTED])
+    rows = count_rows(saved)
+    batch_id = ImportService(of()).new_batch(name, actor, result={"rows_expected": rows})
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    worker = threading.Thread(
+        target=_import_in_background,
+        args=(app, saved, name, actor, batch_id, rows, ui_locale()),
+        name=f"import-batch-{batch_id}",
+        daemon=True,
+    )
+    worker.start()
+    return redirect(url_for("imports.show", batch_id=batch_id), 303)
+
+
+def _import_in_background(
+    app: Flask,
+    saved: Path,
+    name: str,
+    actor: Actor,
+    batch_id: int,
+    rows: int | None,
+    locale: str,
+) -> None:
+    """The import of an upload, in a thread of the web process. Rejects are written in
+    the uploader's language (a request context of that language, this thread's own).
+    Whatever stops it is recorded on the batch; what its finished chunks wrote stays,
+    and uploading the file again resumes (the import keys skip what is in)."""
+    with app.test_request_context(f"/?lang={locale}"):
+        service = ImportService(of())
+        final = rejects_path(batch_id)
+        partial = final.with_suffix(".part")
+        try:
+            with partial.open("w", encoding="utf-8-sig", newline="") as out:
+                report = service.import_file(
+                    saved, actor, name=name, rejects=out, translate=reason,
+                    batch_id=batch_id, rows_expected=rows,
+                )  # fmt: skip
+            if report.rows_rejected:
+                partial.replace(final)
+        except ValidationError as exc:
+            service.fail(batch_id, "; ".join(reason(m) for m in exc.errors.values()))
+        except Exception as exc:  # noqa: BLE001 - recorded for the clerk, logged for us
+            log.exception("import batch %s stopped", batch_id)
+            service.fail(batch_id, f"{type(exc).__name__}: {exc}"[:500])
+        finally:
+            partial.unlink(missing_ok=True)
+            saved.unlink(missing_ok=True)
+
+
+@bp.get("/orders/import/<int:batch_id>")
+@login_required_role()
+def show(batch_id: int) -> tuple[str, int]:
+    """A batch's page: its progress while it runs (the page reloads itself), then its
+    report with the first rejected rows and the orders it created."""
+    actor = _require_entry()
+    service = ImportService(of())
+    batch = service.batch(batch_id)
+    if batch is None or batch.source == "api":
+        abort(404)
+    if batch.created_by != actor.name and not actor.is_supervisor:
+        abort(404)
+    extra = dict(batch.result or {})
+    report = ImportReport(
+        batch.id,
+        batch.source,
+        ignored_columns=list(extra.get("ignored_columns") or []),
+        rows_total=batch.rows_total,
+        rows_imported=batch.rows_imported,
+        rows_already=batch.rows_already,
+        rows_rejected=batch.rows_rejected,
+        orders_created=batch.orders_created,
+        orders_already=int(extra.get("orders_already") or 0),
+    )
+    running = batch.finished_at is None
+    if not running and report.rows_rejected:
+        report.rejects = _first_rejects(rejects_path(batch_id))
+    expected = extra.get("rows_expected")
+    return _page(
+        report=report,
+        running=running,
+        error=extra.get("error"),
+        rows_expected=expected,
+        percent=min(99, 100 * report.rows_total // expected) if running and expected else None,
+        created=[] if running else service.created_orders(batch_id, LISTED),
+    )
+
+
+def _first_rejects(path: Path) -> list[Rejected]:
+    """The first rejected rows of a rejects file (its last three columns: row, column,
+    reason; as written, in the uploader's language)."""
+    if not path.exists():
+        return []
+    out: list[Rejected] = []
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        for cells in reader:
+            if len(out) >= KEPT or len(cells) < 3:
+                break
+            number, column, why = (unguard_csv_cell(c) for c in cells[-3:])
+            row = Row(int(number) if number.isdigit() else 0, tuple(cells[:-3]), {})
+            out.append(Rejected(row, (Problem(column, why),)))
+    return out
 
 
 @bp.get("/orders/import/<int:batch_id>/rejects.csv")

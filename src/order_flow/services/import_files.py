@@ -107,6 +107,12 @@ class OrderFile:
     def column_name(self, field: str) -> str:
         return self.columns.get(field, field)
 
+    def close(self) -> None:
+        """Close the file now (reading every row closes it too)."""
+        close = getattr(self._rows, "close", None)
+        if close is not None:
+            close()
+
 
 def open_order_file(source: Path | IO[bytes], name: str | None = None) -> OrderFile:
     """CSV or XLSX by the file name's extension; ValidationError({"file": ...}) otherwise."""
@@ -227,7 +233,11 @@ def _text(value: Any) -> str:
         return value.date().isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
+    return unguard_csv_cell(str(value))
+
+
+def unguard_csv_cell(text: str) -> str:
+    """A cell of our own rejects file without its formula guard (neutralize_csv_cell)."""
     if text.startswith("'") and text[1:2] and text[1] in _FORMULA:
         return text[1:]
     return text

@@ -28,7 +28,8 @@ from order_flow.errors import ConflictError
 from order_flow.services.import_files import OrderFile, RejectsWriter, Row, open_order_file
 from order_flow.services.import_rows import Group, Resolver, group_rows, key_digest, locate
 from order_flow.services.import_writer import Candidate, OrderWriter, Outcome
-from order_flow.store.imports import ImportBatch
+from order_flow.store.imports import ImportBatch, ImportKey
+from order_flow.store.orders import Order
 
 if TYPE_CHECKING:
     from order_flow.bootstrap import App
@@ -65,6 +66,8 @@ class ImportReport:
     rows_rejected: int = 0
     orders_created: int = 0
     orders_already: int = 0
+    #: The file's rows as counted before the import (None: not counted).
+    rows_expected: int | None = None
     rejects: list[Rejected] = field(default_factory=list)
     created: list[tuple[int, str]] = field(default_factory=list)
 
@@ -85,24 +88,32 @@ class ImportService:
         rejects: IO[str] | None = None,
         translate: Callable[[str], str] = str,
         on_progress: Callable[[int], None] | None = None,
+        batch_id: int | None = None,
+        rows_expected: int | None = None,
     ) -> ImportReport:
         """Import every good order of the file; ValidationError only for the file itself
         (unreadable, no header, a required column missing): then nothing is written.
 
         Every rejected row goes to ``rejects`` as CSV (reasons through ``translate``);
-        the report keeps the first few for showing."""
+        the report keeps the first few for showing. The batch row (``batch_id``, or a
+        new one) holds the running counts after every chunk, for a progress page, and
+        the file's summary (``file_summary``; ``rows_expected``: the rows counted
+        before, for a progress bar)."""
         f = open_order_file(source, name)
         label = name or (source.name if isinstance(source, Path) else "upload")
-        report = ImportReport(self._new_batch(label, actor), label, f.header, f.ignored)
+        if batch_id is None:
+            batch_id = self.new_batch(label, actor)
+        report = ImportReport(batch_id, label, f.header, f.ignored, rows_expected=rows_expected)
         out = None if rejects is None else RejectsWriter(rejects, f.header, translate)
         on_reject = None if out is None else out.write_rejected
         resolver, seen = Resolver(), set[int]()
         with OrderWriter(self.app, actor, report.batch_id) as writer:
             for chunk in _chunks(group_rows(f.rows()), self.chunk_orders):
                 self._chunk(writer, resolver, seen, chunk, f, report, on_reject)
+                self._save(report, finished=False)
                 if on_progress is not None:
                     on_progress(f.position - f.header_row)
-        self._finish(report)
+        self._save(report)
         return report
 
     def _chunk(
@@ -183,11 +194,11 @@ class ImportService:
         and one outcome per body, in order. The same customer and PO twice: the second
         is refused."""
         try:
-            batch_id = self._new_batch(
+            batch_id = self.new_batch(
                 "api", actor, idempotency_key=idempotency_key, request_hash=request_hash
             )
         except IntegrityError:  # a twin request holds the key; the PO keys still dedupe
-            batch_id = self._new_batch("api", actor)
+            batch_id = self.new_batch("api", actor)
         candidates: list[Candidate] = []
         seen: dict[tuple[int, str], int] = {}
         for i, body in enumerate(bodies):
@@ -215,12 +226,13 @@ class ImportService:
             report.orders_created += outcome.status == "created"
             report.rows_already += outcome.status == "already"
             report.rows_rejected += outcome.status == "rejected"
-        self._finish(report)
+        self._save(report, summary=False)
         return batch_id, outcomes
 
     # -- batches ------------------------------------------------------------------------
 
-    def _new_batch(self, source: str, actor: Actor, **extra: Any) -> int:
+    def new_batch(self, source: str, actor: Actor, **extra: Any) -> int:
+        """A batch row for an import about to run (``import_file(batch_id=...)``)."""
         with self.app.engine.uow() as uow:
             batch = ImportBatch(
                 source=source[:200], created_by=actor.name, created_at=self.app.engine.clock(),
@@ -231,21 +243,47 @@ class ImportService:
             uow.commit()
             return batch.id
 
-    def _finish(self, report: ImportReport) -> None:
+    def _save(self, report: ImportReport, finished: bool = True, summary: bool = True) -> None:
+        """The batch's counts so far; ``finished``: the end time too. ``summary``: a file
+        import's extras in ``result`` (an API batch keeps its answer there instead)."""
+        values: dict[str, Any] = dict(
+            rows_total=report.rows_total,
+            rows_imported=report.rows_imported,
+            rows_already=report.rows_already,
+            rows_rejected=report.rows_rejected,
+            orders_created=report.orders_created,
+        )
+        if finished:
+            values["finished_at"] = self.app.engine.clock()
+        if summary:
+            values["result"] = file_summary(report)
         with self.app.engine.uow() as uow:
             uow.session.execute(
-                update(ImportBatch)
-                .where(ImportBatch.id == report.batch_id)
-                .values(
-                    finished_at=self.app.engine.clock(),
-                    rows_total=report.rows_total,
-                    rows_imported=report.rows_imported,
-                    rows_already=report.rows_already,
-                    rows_rejected=report.rows_rejected,
-                    orders_created=report.orders_created,
-                )
+                update(ImportBatch).where(ImportBatch.id == report.batch_id).values(**values)
             )
             uow.commit()
+
+    def fail(self, batch_id: int, error: str) -> None:
+        """An import that stopped on an error (the file, or the database): it ends here;
+        what its finished chunks wrote stays, and importing the file again resumes."""
+        with self.app.engine.uow() as uow:
+            batch = uow.session.get(ImportBatch, batch_id)
+            if batch is not None:
+                batch.finished_at = self.app.engine.clock()
+                batch.result = {**(batch.result or {}), "error": error}
+            uow.commit()
+
+    def created_orders(self, batch_id: int, limit: int) -> list[tuple[int, str]]:
+        """(id, number) of the first ``limit`` orders the batch created."""
+        with self.app.engine.session_factory() as s:
+            rows = s.execute(
+                select(Order.id, Order.number)
+                .join(ImportKey, ImportKey.order_id == Order.id)
+                .where(ImportKey.batch_id == batch_id)
+                .order_by(Order.id)
+                .limit(limit)
+            ).all()
+        return [(int(r.id), str(r.number)) for r in rows]
 
     def batch(self, batch_id: int) -> ImportBatch | None:
         with self.app.engine.session_factory() as s:
@@ -266,6 +304,15 @@ class ImportService:
                 update(ImportBatch).where(ImportBatch.id == batch_id).values(result=dict(result))
             )
             uow.commit()
+
+
+def file_summary(report: ImportReport) -> dict[str, Any]:
+    """What a file import's page shows besides the batch row's counts."""
+    return {
+        "orders_already": report.orders_already,
+        "ignored_columns": report.ignored_columns,
+        "rows_expected": report.rows_expected,
+    }
 
 
 def _chunks(groups: Iterator[Group], size: int) -> Iterator[list[Group]]:
