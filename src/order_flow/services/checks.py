@@ -122,41 +122,37 @@ def check_duplicate(s: Session, order: Order, window_hours: int) -> Failure | No
 
 
 def exposure(s: Session, customer_id: int, exclude_order_id: int | None = None) -> Decimal:
-    """Open receivables + approved-but-uninvoiced orders of the customer (not this order)."""
+    """Open receivables + approved-but-uninvoiced orders of the customer (not this order).
+
+    One statement: its five sums are scalar subqueries of one SELECT."""
     of_customer = select(Order.id).where(Order.customer_id == customer_id)
     issued = (Invoice.order_id.in_(of_customer), Invoice.number.is_not(None))
-    blue = s.scalar(
-        select(func.coalesce(func.sum(Invoice.total_gross), 0)).where(
-            *issued, Invoice.kind == "blue"
-        )
+    blue = select(func.coalesce(func.sum(Invoice.total_gross), 0)).where(
+        *issued, Invoice.kind == "blue"
     )
-    red = s.scalar(  # red amounts are negative; abs() keeps either sign convention right
-        select(func.coalesce(func.sum(func.abs(Invoice.total_gross)), 0)).where(
-            *issued, Invoice.kind == "red"
-        )
+    # red amounts are negative; abs() keeps either sign convention right
+    red = select(func.coalesce(func.sum(func.abs(Invoice.total_gross)), 0)).where(
+        *issued, Invoice.kind == "red"
     )
-    paid = s.scalar(
+    paid = (
         select(func.coalesce(func.sum(Payment.amount), 0))
         .join(Invoice, Invoice.id == Payment.invoice_id)
         .where(Invoice.order_id.in_(of_customer), Invoice.kind == "blue")
     )
-    approved = (
-        select(Order.id)
-        .join(instances, instances.c.id == Order.instance_id)
-        .where(Order.customer_id == customer_id, instances.c.state == "approved")
-    )
+    # orders.state is the engine's copy of the instance's state (same transaction)
+    approved = select(Order.id).where(Order.customer_id == customer_id, Order.state == "approved")
     if exclude_order_id is not None:
         approved = approved.where(Order.id != exclude_order_id)
-    ordered = s.scalar(
-        select(func.coalesce(func.sum(Order.total_gross), 0)).where(Order.id.in_(approved))
+    ordered = select(func.coalesce(func.sum(Order.total_gross), 0)).where(Order.id.in_(approved))
+    billed = select(func.coalesce(func.sum(Invoice.total_gross), 0)).where(
+        Invoice.order_id.in_(approved), Invoice.kind == "blue", Invoice.number.is_not(None)
     )
-    billed = s.scalar(
-        select(func.coalesce(func.sum(Invoice.total_gross), 0)).where(
-            Invoice.order_id.in_(approved), Invoice.kind == "blue", Invoice.number.is_not(None)
-        )
-    )
-    receivables = Decimal(blue or 0) - Decimal(red or 0) - Decimal(paid or 0)
-    unbilled = Decimal(ordered or 0) - Decimal(billed or 0)
+    sums = s.execute(
+        select(*(q.scalar_subquery() for q in (blue, red, paid, ordered, billed)))
+    ).one()
+    blue_v, red_v, paid_v, ordered_v, billed_v = (Decimal(str(v or 0)) for v in sums)
+    receivables = blue_v - red_v - paid_v
+    unbilled = ordered_v - billed_v
     return max(receivables, _ZERO) + max(unbilled, _ZERO)
 
 
