@@ -124,8 +124,19 @@ def check_duplicate(s: Session, order: Order, window_hours: int) -> Failure | No
 def exposure(s: Session, customer_id: int, exclude_order_id: int | None = None) -> Decimal:
     """Open receivables + approved-but-uninvoiced orders of the customer (not this order).
 
-    One statement: its five sums are scalar subqueries of one SELECT."""
-    of_customer = select(Order.id).where(Order.customer_id == customer_id)
+    One statement: its five sums are scalar subqueries of one SELECT, over the
+    customer's orders read first by the customer index (a MATERIALIZED CTE). The
+    fence keeps the plan from following stale statistics of ``orders.state`` (the
+    engine's copy of the instance's state) into a scan of every approved order in
+    the system, as it did at peak in bench/backlog before the tables were analyzed.
+    """
+    mine = (
+        select(Order.id, Order.state, Order.total_gross)
+        .where(Order.customer_id == customer_id)
+        .cte("customer_orders")
+        .prefix_with("MATERIALIZED")
+    )
+    of_customer = select(mine.c.id)
     issued = (Invoice.order_id.in_(of_customer), Invoice.number.is_not(None))
     blue = select(func.coalesce(func.sum(Invoice.total_gross), 0)).where(
         *issued, Invoice.kind == "blue"
@@ -139,13 +150,14 @@ def exposure(s: Session, customer_id: int, exclude_order_id: int | None = None) 
         .join(Invoice, Invoice.id == Payment.invoice_id)
         .where(Invoice.order_id.in_(of_customer), Invoice.kind == "blue")
     )
-    # orders.state is the engine's copy of the instance's state (same transaction)
-    approved = select(Order.id).where(Order.customer_id == customer_id, Order.state == "approved")
+    approved = [mine.c.state == "approved"]
     if exclude_order_id is not None:
-        approved = approved.where(Order.id != exclude_order_id)
-    ordered = select(func.coalesce(func.sum(Order.total_gross), 0)).where(Order.id.in_(approved))
+        approved.append(mine.c.id != exclude_order_id)
+    ordered = select(func.coalesce(func.sum(mine.c.total_gross), 0)).where(*approved)
     billed = select(func.coalesce(func.sum(Invoice.total_gross), 0)).where(
-        Invoice.order_id.in_(approved), Invoice.kind == "blue", Invoice.number.is_not(None)
+        Invoice.order_id.in_(select(mine.c.id).where(*approved)),
+        Invoice.kind == "blue",
+        Invoice.number.is_not(None),
     )
     sums = s.execute(
         select(*(q.scalar_subquery() for q in (blue, red, paid, ordered, billed)))
