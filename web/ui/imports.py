@@ -183,13 +183,20 @@ def _import_in_background(
             if report.rows_rejected:
                 partial.replace(final)
         except ValidationError as exc:
+            _keep(partial, final)  # the rows rejected before it stopped, to download
             service.fail(batch_id, "; ".join(reason(m) for m in exc.errors.values()))
         except Exception as exc:  # noqa: BLE001 - recorded for the clerk, logged for us
             log.exception("import batch %s stopped", batch_id)
+            _keep(partial, final)
             service.fail(batch_id, f"{type(exc).__name__}: {exc}"[:500])
         finally:
             partial.unlink(missing_ok=True)
             saved.unlink(missing_ok=True)
+
+
+def _keep(partial: Path, final: Path) -> None:
+    if partial.exists():
+        partial.replace(final)
 
 
 @bp.get("/orders/import/<int:batch_id>")
