@@ -67,6 +67,42 @@ def database(backend: str, tmp: Path, pg_url: str = PG_ADMIN_URL) -> Iterator[st
         raise SystemExit(f"unknown backend {backend!r}: use sqlite and/or postgresql")
 
 
+@contextmanager
+def analyzing(url: str, every_s: float) -> Iterator[bool]:
+    """Where the server runs with autovacuum off (the reference VM), ANALYZE the
+    database every ``every_s`` seconds while the block runs, as autovacuum's analyze
+    would in production; yields whether it does. Without it, plans made while a
+    table was small or its rows in another state stay: a foreign-key check planned
+    on an empty table scans the whole table for each row once it has grown, and a
+    query by state scans what it thinks is a handful of rows."""
+    import threading
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    stop = threading.Event()
+    try:
+        with engine.connect() as conn:
+            off = conn.execute(text("SHOW autovacuum")).scalar_one() == "off"
+
+        def loop() -> None:
+            while not stop.wait(every_s):
+                with engine.connect() as conn:
+                    conn.execute(text("ANALYZE"))
+
+        thread = threading.Thread(target=loop, name="analyze", daemon=True)
+        if off:
+            thread.start()
+        try:
+            yield off
+        finally:
+            stop.set()
+            if off:
+                thread.join()
+    finally:
+        engine.dispose()
+
+
 def pg_server_version(url: str) -> str:
     from sqlalchemy import create_engine, text
 
