@@ -36,6 +36,7 @@ from order_flow.services.import_files import (
     unguard_csv_cell,
 )
 from order_flow.services.importing import KEPT, ImportReport, ImportService, Problem, Rejected
+from order_flow.store.imports import ImportBatch
 from web.ui.core import login_required_role, of, render, translate, ui_locale
 from web.ui.orders import _require_entry
 
@@ -194,6 +195,18 @@ def _import_in_background(
             saved.unlink(missing_ok=True)
 
 
+def _own_file_batch(service: ImportService, batch_id: int) -> ImportBatch:
+    """The file batch, if this user uploaded it or is a supervisor; 404 otherwise
+    (another clerk's batch is not found, not forbidden)."""
+    actor = _require_entry()
+    batch = service.batch(batch_id)
+    if batch is None or batch.source == "api":
+        abort(404)
+    if batch.created_by != actor.name and not actor.is_supervisor:
+        abort(404)
+    return batch
+
+
 def _keep(partial: Path, final: Path) -> None:
     if partial.exists():
         partial.replace(final)
@@ -204,13 +217,8 @@ def _keep(partial: Path, final: Path) -> None:
 def show(batch_id: int) -> tuple[str, int]:
     """A batch's page: its progress while it runs (the page reloads itself), then its
     report with the first rejected rows and the orders it created."""
-    actor = _require_entry()
     service = ImportService(of())
-    batch = service.batch(batch_id)
-    if batch is None or batch.source == "api":
-        abort(404)
-    if batch.created_by != actor.name and not actor.is_supervisor:
-        abort(404)
+    batch = _own_file_batch(service, batch_id)
     extra = dict(batch.result or {})
     report = ImportReport(
         batch.id,
@@ -258,12 +266,9 @@ def _first_rejects(path: Path) -> list[Rejected]:
 @bp.get("/orders/import/<int:batch_id>/rejects.csv")
 @login_required_role()
 def rejects(batch_id: int) -> BaseResponse:
-    actor = _require_entry()
-    batch = ImportService(of()).batch(batch_id)
+    batch = _own_file_batch(ImportService(of()), batch_id)
     path = rejects_path(batch_id)
-    if batch is None or not path.exists():
-        abort(404)
-    if batch.created_by != actor.name and not actor.is_supervisor:
+    if not path.exists():
         abort(404)
     stem = Path(batch.source).stem or "orders"
     return send_file(
