@@ -77,6 +77,9 @@ class Settings:
     #: An approved order short of stock re-runs its reservation after this many
     #: minutes, until every line is reserved (backorder); what arrives is invoiced.
     backorder_retry_minutes: int = 30
+    #: Days an uploaded import file and its rejects file are kept under data_dir/imports
+    #: (for the clerk to download the rejects); 0 keeps them forever.
+    import_files_keep_days: int = 30
     #: Mail customers when an order is confirmed or put on hold, and when an invoice
     #: falls overdue (each logged in the communication log, sent once per event).
     order_notifications: bool = True

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -17,6 +19,7 @@ from order_flow.services.importing import ImportService
 from order_flow.store.imports import ImportBatch
 from tests.e2e.ui_support import signed_in, user, web
 from tests.integration.import_helpers import EN, ZH, good_rows, orders_by_po, shop, write_csv
+from web.ui.imports import prune_imports
 
 
 def _upload(b, path: Path, lang: str = "zh_CN"):  # type: ignore[no-untyped-def]
@@ -153,3 +156,53 @@ def test_a_running_import_shows_its_progress_and_a_stopped_one_says_why(app: App
     other = signed_in(web(app), "dora")
     assert other.client.get(f"/orders/import/{running}").status_code == 404  # not hers
     assert other.client.get("/orders/import/999999").status_code == 404
+
+
+def test_a_batch_cut_off_with_the_web_process_ends_as_stopped_with_its_rejects(app: App) -> None:
+    """A web restart kills the import thread: its batch saves nothing more. After
+    STALLED_AFTER without a saved chunk its page stops reloading, says what happened and
+    offers the rows it had rejected; a batch that saved a chunk lately still runs."""
+    actor = user(app, "carl")
+    clerk = signed_in(web(app), "carl")
+    service = ImportService(app)
+    now = app.engine.clock()
+    cut = service.new_batch("断.csv", actor, result={"rows_expected": 1000})
+    alive = service.new_batch(
+        "慢.csv", actor, result={"saved_at": (now - timedelta(minutes=1)).isoformat()}
+    )
+    with app.engine.uow() as uow:
+        uow.session.execute(
+            update(ImportBatch)
+            .where(ImportBatch.id.in_([cut, alive]))
+            .values(created_at=now - timedelta(minutes=30), rows_total=300, rows_rejected=1)
+        )
+        uow.commit()
+    part = Path(app.settings.data_dir) / "imports" / f"batch-{cut}-rejects.part"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_text("客户,行号,列,原因\nC9,7,客户,找不到该客户\n", encoding="utf-8-sig")
+
+    page = clerk.page(f"/orders/import/{cut}?lang=en")
+    assert 'http-equiv="refresh"' not in page and "Import report · 断.csv" in page
+    assert "the web server was probably restarted" in page
+    assert "找不到该客户" in page  # the rejected row it had written
+    download = clerk.client.get(f"/orders/import/{cut}/rejects.csv")
+    assert download.status_code == 200 and "C9,7" in download.get_data(as_text=True)
+
+    assert "网页服务可能已重启" in clerk.page(f"/orders/import/{cut}?lang=zh_CN")
+
+    page = clerk.page(f"/orders/import/{alive}?lang=en")
+    assert 'http-equiv="refresh"' in page and "probably restarted" not in page
+
+
+def test_old_import_files_are_pruned_and_zero_keeps_them(tmp_path: Path) -> None:
+    old, new = tmp_path / "upload-old.csv", tmp_path / "batch-1-rejects.csv"
+    for path in (old, new):
+        path.write_text("x")
+    now = time.time()
+    os.utime(old, (now - 31 * 86400, now - 31 * 86400))
+    os.utime(new, (now - 29 * 86400, now - 29 * 86400))
+
+    assert prune_imports(tmp_path, 0, now) == 0 and old.exists()
+    assert prune_imports(tmp_path, 30, now) == 1
+    assert not old.exists() and new.exists()
+    assert prune_imports(tmp_path / "missing", 30, now) == 0

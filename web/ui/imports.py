@@ -16,8 +16,10 @@ import csv
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Blueprint, Flask, abort, current_app, redirect, request, send_file, url_for
@@ -37,7 +39,7 @@ from order_flow.services.import_files import (
 )
 from order_flow.services.importing import KEPT, ImportReport, ImportService, Problem, Rejected
 from order_flow.store.imports import ImportBatch
-from web.ui.core import login_required_role, of, render, translate, ui_locale
+from web.ui.core import local_time, login_required_role, of, render, translate, ui_locale
 from web.ui.orders import _require_entry
 
 bp = Blueprint("imports", __name__)
@@ -45,6 +47,10 @@ log = logging.getLogger(__name__)
 
 #: Created orders listed on the report page (all are counted).
 LISTED = 50
+
+#: An unfinished batch that saved nothing for this long was cut off: its thread died
+#: with the web process (a restart, a deploy). A chunk of orders takes seconds.
+STALLED_AFTER = timedelta(minutes=10)
 
 #: Import messages without values, marked for the catalog (translate() looks them up).
 MESSAGES = (
@@ -102,8 +108,40 @@ def reason(message: str) -> str:
     return translate(message)
 
 
+def imports_dir() -> Path:
+    return Path(of().settings.data_dir) / "imports"
+
+
 def rejects_path(batch_id: int) -> Path:
-    return Path(of().settings.data_dir) / "imports" / f"batch-{batch_id}-rejects.csv"
+    return imports_dir() / f"batch-{batch_id}-rejects.csv"
+
+
+def _rejects_file(batch_id: int) -> Path | None:
+    """The batch's rejects: the finished file, else the one being written (a running
+    batch's rows so far, or what a batch that was cut off had written)."""
+    final = rejects_path(batch_id)
+    for path in (final, final.with_suffix(".part")):
+        if path.exists():
+            return path
+    return None
+
+
+def prune_imports(folder: Path, keep_days: int, now: float | None = None) -> int:
+    """Delete the uploads and rejects files in ``folder`` older than ``keep_days``
+    (0 keeps them all); returns how many went. Run on every upload, so the folder
+    never grows without bound."""
+    if keep_days <= 0 or not folder.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - keep_days * 86400
+    gone = 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                gone += 1
+        except OSError:  # another web process took it first
+            continue
+    return gone
 
 
 def _columns() -> list[tuple[str, str, bool]]:
@@ -135,8 +173,9 @@ def run() -> BaseResponse | tuple[str, int]:
         errors = {"file": _("Choose a CSV or XLSX file.")}
         return _page(422, errors=errors)
     name = Path(upload.filename).name
-    folder = Path(of().settings.data_dir) / "imports"
+    folder = imports_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    prune_imports(folder, of().settings.import_files_keep_days)
     saved = folder / f"upload-{uuid.uuid4().hex}{Path(name).suffix.lower()[:10]}"
     upload.save(saved)
     try:
@@ -231,24 +270,37 @@ def show(batch_id: int) -> tuple[str, int]:
         orders_created=batch.orders_created,
         orders_already=int(extra.get("orders_already") or 0),
     )
-    running = batch.finished_at is None
+    running, error = batch.finished_at is None, extra.get("error")
+    last = _last_saved(batch.created_at, extra.get("saved_at"))
+    if running and service.app.engine.clock() - last > STALLED_AFTER:
+        running = False
+        error = _(
+            "no progress since %(time)s, the web server was probably restarted",
+            time=local_time(last),
+        )
     if not running and report.rows_rejected:
-        report.rejects = _first_rejects(rejects_path(batch_id))
+        report.rejects = _first_rejects(_rejects_file(batch_id))
     expected = extra.get("rows_expected")
     return _page(
         report=report,
         running=running,
-        error=extra.get("error"),
+        error=error,
         rows_expected=expected,
         percent=min(99, 100 * report.rows_total // expected) if running and expected else None,
         created=[] if running else service.created_orders(batch_id, LISTED),
     )
 
 
-def _first_rejects(path: Path) -> list[Rejected]:
+def _last_saved(created_at: datetime, saved_at: str | None) -> datetime:
+    """When the batch last saved its counts (its creation, before the first chunk)."""
+    last = datetime.fromisoformat(saved_at) if saved_at else created_at
+    return last if last.tzinfo else last.replace(tzinfo=UTC)
+
+
+def _first_rejects(path: Path | None) -> list[Rejected]:
     """The first rejected rows of a rejects file (its last three columns: row, column,
     reason; as written, in the uploader's language)."""
-    if not path.exists():
+    if path is None:
         return []
     out: list[Rejected] = []
     with path.open(encoding="utf-8-sig", newline="") as f:
@@ -267,8 +319,8 @@ def _first_rejects(path: Path) -> list[Rejected]:
 @login_required_role()
 def rejects(batch_id: int) -> BaseResponse:
     batch = _own_file_batch(ImportService(of()), batch_id)
-    path = rejects_path(batch_id)
-    if not path.exists():
+    path = _rejects_file(batch_id)
+    if path is None:
         abort(404)
     stem = Path(batch.source).stem or "orders"
     return send_file(

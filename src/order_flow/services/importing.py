@@ -255,8 +255,9 @@ class ImportService:
         )
         if finished:
             values["finished_at"] = self.app.engine.clock()
-        if summary:
-            values["result"] = file_summary(report)
+        if summary:  # saved_at: an unfinished batch that stops saving was cut off
+            saved_at = self.app.engine.clock().isoformat()
+            values["result"] = {**file_summary(report), "saved_at": saved_at}
         with self.app.engine.uow() as uow:
             uow.session.execute(
                 update(ImportBatch).where(ImportBatch.id == report.batch_id).values(**values)
