@@ -17,6 +17,7 @@ from kombu import Queue
 from order_flow.config import Settings
 from order_flow.engine.core import QUEUES, URGENT_QUEUE
 from worker.lanes import UrgentFirstCycle
+from worker.watchdog import ConsumerWatchdog
 
 #: How often beat runs the relay and the timer scan.
 RELAY_EVERY_S = 5.0
@@ -82,4 +83,5 @@ def create_celery(settings: Settings | None = None) -> Celery:
         },
     )
     app.conf.order_flow_settings = settings
+    app.steps["consumer"].add(ConsumerWatchdog)
     return app

@@ -40,6 +40,10 @@ class Settings:
     #: A job published this long ago (seconds) and still unfinished is published again
     #: by the relay (its message was lost: a worker killed outright, a flushed broker).
     outbox_republish_after_s: int = 600
+    #: Seconds between a worker's looks at its own consumption (worker/watchdog.py, Redis
+    #: only): messages waiting, a pool process free and nothing received at two looks in
+    #: a row make it reconnect to the broker. 0 turns the watchdog off.
+    worker_stall_check_s: int = 15
     #: Attempts before a failing step becomes an incident.
     job_max_attempts: int = 5
     #: Minutes between the rungs of the SLA ladder for an overdue task: remind the

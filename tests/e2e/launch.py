@@ -24,6 +24,8 @@ def main() -> None:
     if tool == "celery":
         from celery.__main__ import main as celery_main
 
+        import tests.e2e.stall_control  # noqa: F401  (registers a remote control command)
+
         celery_main()
     elif tool == "order-flow":
         from order_flow.cli import main as cli_main

@@ -1,0 +1,130 @@
+"""The consumer watchdog: a worker that stops taking messages while they wait reconnects.
+
+kombu's Redis transport has had bugs in which a worker, after the broker restarted,
+reconnects and answers pings but never asks Redis for the next message again
+(celery #8030, kombu #2492 and #2629): the messages wait in Redis until someone
+restarts the worker. kombu 5.7 fixed the causes known upstream, and our own
+Redis-restart test still saw a worker stall once in about 25 loaded runs. This guard
+does not depend on knowing the cause.
+
+Every ``worker_stall_check_s`` seconds it compares what the worker could take with
+what it took. Messages waiting in the worker's queues, a pool process free, and
+nothing received since the last look: that is a strike. After
+:data:`STRIKES` strikes in a row it logs an ERROR and raises a connection error
+in the event loop, which is celery's own path for a lost broker: the consumer
+closes the connection, reconnects and consumes again. A healthy worker with a free
+process takes a waiting message within a second (kombu's BRPOP timeout), so the
+guard never fires on one; a false alarm would cost one reconnect, and the messages
+of running steps come back to the queue, which the job runner already treats as a
+redelivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from celery import bootsteps
+from celery.signals import task_received
+from celery.worker import state as worker_state
+
+log = logging.getLogger(__name__)
+
+#: Looks in a row that find the worker idle with messages waiting before it reconnects.
+STRIKES = 2
+#: kombu's Redis transport keeps a list per priority step: ``queue``, ``queue\x06\x163``...
+_PRIORITY_STEPS = (0, 3, 6, 9)
+_PRIORITY_SEP = "\x06\x16"
+
+_received = [0]
+
+
+@task_received.connect
+def _count_received(**_: Any) -> None:
+    _received[0] += 1
+
+
+@dataclass
+class Watch:
+    """The decision, apart from Celery and Redis: is the consumer stalled?"""
+
+    strikes_needed: int = STRIKES
+    last_received: int | None = None
+    strikes: int = 0
+
+    def look(self, waiting: int, free: bool, received: int) -> bool:
+        """One look: ``waiting`` messages in the worker's queues, ``free`` a pool process
+        free, ``received`` messages so far. True: stalled, reconnect now."""
+        idle = self.last_received is not None and received == self.last_received
+        self.last_received = received
+        self.strikes = self.strikes + 1 if waiting > 0 and free and idle else 0
+        if self.strikes >= self.strikes_needed:
+            self.strikes = 0
+            return True
+        return False
+
+
+def queue_keys(queues: Iterable[str], prefix: str = "") -> list[str]:
+    """The Redis lists that hold the messages of ``queues``, every priority step."""
+    keys = []
+    for queue in queues:
+        for step in _PRIORITY_STEPS:
+            name = queue if step == 0 else f"{queue}{_PRIORITY_SEP}{step}"
+            keys.append(prefix + name)
+    return keys
+
+
+class ConsumerStalled(redis.exceptions.ConnectionError):
+    """Raised in the event loop: celery treats it as a lost broker connection."""
+
+
+class ConsumerWatchdog(bootsteps.StartStopStep):
+    """A consumer step: looks every ``worker_stall_check_s`` seconds (0: off; Redis only)."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        settings = parent.app.conf.order_flow_settings
+        redis_broker = settings.broker_url.startswith(("redis://", "rediss://"))
+        self.every = settings.worker_stall_check_s if redis_broker else 0
+        self.url, self.prefix = settings.broker_url, settings.broker_key_prefix
+        self.client: redis.Redis | None = None
+        self.watch = Watch()
+
+    def register_with_event_loop(self, parent: Any, hub: Any) -> None:
+        """Called at every (re)connection; celery cancels the timer when the loop ends."""
+        if self.every > 0:
+            self.watch = Watch()
+            hub.call_repeatedly(self.every, self.check, parent)
+
+    def check(self, parent: Any) -> None:
+        queues = sorted(q.name for q in parent.task_consumer.queues)
+        waiting = self._waiting(queues)
+        if waiting is None:
+            return  # Redis is unreachable: kombu's own reconnection deals with that
+        limit = getattr(parent.pool, "limit", None) or parent.app.conf.worker_concurrency or 1
+        free = len(worker_state.reserved_requests) < limit
+        if self.watch.look(waiting, free, _received[0]):
+            log.error(
+                "worker stopped consuming: %d message(s) wait in %s with a pool process "
+                "free and none was received for %d s; reconnecting to the broker",
+                waiting, ", ".join(queues), self.every * STRIKES,
+            )  # fmt: skip
+            raise ConsumerStalled("the consumer stopped taking messages; reconnecting")
+
+    def _waiting(self, queues: list[str]) -> int | None:
+        try:
+            if self.client is None:
+                self.client = redis.Redis.from_url(
+                    self.url, socket_timeout=2, socket_connect_timeout=2
+                )
+            with self.client.pipeline(transaction=False) as pipe:
+                for key in queue_keys(queues, self.prefix):
+                    pipe.llen(key)
+                return sum(int(n) for n in pipe.execute())
+        except redis.exceptions.RedisError:
+            return None
