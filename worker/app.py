@@ -16,7 +16,7 @@ from kombu import Queue
 
 from order_flow.config import Settings
 from order_flow.engine.core import QUEUES, URGENT_QUEUE
-from worker.lanes import UrgentFirstCycle
+from worker.lanes import cycle_for
 from worker.watchdog import ConsumerWatchdog
 
 #: How often beat runs the relay and the timer scan.
@@ -30,7 +30,7 @@ def transport_options(settings: Settings) -> dict[str, object]:
     options: dict[str, object] = {
         "visibility_timeout": settings.broker_visibility_timeout_s,
         # The order of BRPOP's keys: urgent lanes first, the others a share (lanes.py).
-        "queue_order_strategy": UrgentFirstCycle,
+        "queue_order_strategy": cycle_for(settings.urgent_burst),
     }
     if settings.broker_restore_every_s:
         # kombu sweeps unacknowledged messages every interval x throttle seconds.

@@ -32,6 +32,7 @@ from order_flow.engine.core import URGENT_LANES
 
 #: Deliveries in a row a worker takes from the urgent lanes while the others wait;
 #: the others keep at least 1 / (URGENT_BURST + 1) of the deliveries (here 1 in 4).
+#: The default of ``ORDER_FLOW_URGENT_BURST`` (:func:`cycle_for`).
 URGENT_BURST = 3
 _URGENT = frozenset(URGENT_LANES.values())
 
@@ -64,6 +65,13 @@ class UrgentFirstCycle(round_robin_cycle):
         self.streak = self.streak + 1 if is_urgent_lane(last_used) else 0
         super().rotate(last_used)
         return last_used
+
+
+def cycle_for(burst: int) -> type[UrgentFirstCycle]:
+    """The cycle class with ``burst`` urgent deliveries in a row (kombu instantiates it)."""
+    if burst == UrgentFirstCycle.burst:
+        return UrgentFirstCycle
+    return type("UrgentFirstCycle", (UrgentFirstCycle,), {"burst": burst})
 
 
 def lanes_for(queues: Iterable[str]) -> list[str]:

@@ -40,6 +40,10 @@ class Settings:
     #: A job published this long ago (seconds) and still unfinished is published again
     #: by the relay (its message was lost: a worker killed outright, a flushed broker).
     outbox_republish_after_s: int = 600
+    #: Priority lanes (worker/lanes.py): deliveries in a row a worker takes from the
+    #: urgent lanes while other jobs wait; the others keep 1 in (this + 1) at least.
+    #: Raise it to favour urgent orders harder at peak, lower it (to 1) for fairness.
+    urgent_burst: int = 3
     #: Seconds between a worker's looks at its own consumption (worker/watchdog.py, Redis
     #: only): messages waiting, a pool process free and nothing received at two looks in
     #: a row make it reconnect to the broker. 0 turns the watchdog off.
@@ -82,7 +86,8 @@ class Settings:
     #: minutes, until every line is reserved (backorder); what arrives is invoiced.
     backorder_retry_minutes: int = 30
     #: Days an uploaded import file and its rejects file are kept under data_dir/imports
-    #: (for the clerk to download the rejects); 0 keeps them forever.
+    #: (for the clerk to download the rejects); 0 keeps them forever. Older files are
+    #: deleted at the next upload.
     import_files_keep_days: int = 30
     #: Mail customers when an order is confirmed or put on hold, and when an invoice
     #: falls overdue (each logged in the communication log, sent once per event).
@@ -121,6 +126,11 @@ class Settings:
     invoice_pdf: bool = True
 
     def __post_init__(self) -> None:
+        if self.urgent_burst < 1:
+            raise ValueError(
+                f"{ENV_PREFIX}URGENT_BURST={self.urgent_burst}: must be at least 1 "
+                "(urgent jobs first, then one of the others)"
+            )
         if not self.database_url:
             url = f"sqlite:///{self.data_dir / 'order_flow.db'}"
             object.__setattr__(self, "database_url", url)

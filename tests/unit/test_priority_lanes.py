@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from types import SimpleNamespace
 
+import pytest
 from kombu.utils.scheduling import cycle_by_name
 
 from order_flow.config import Settings
@@ -82,6 +83,15 @@ def test_the_redis_transport_is_given_the_cycle_and_the_embedded_broker_nothing(
     strategy = transport_options(redis)["queue_order_strategy"]
     assert isinstance(cycle_by_name(strategy)(), UrgentFirstCycle)  # how kombu builds it
     assert transport_options(Settings.from_env({})) == {}
+
+
+def test_the_burst_is_a_setting_and_must_leave_urgent_jobs_first() -> None:
+    env = {"ORDER_FLOW_BROKER_URL": "redis://127.0.0.1:6379/0", "ORDER_FLOW_URGENT_BURST": "1"}
+    strategy = transport_options(Settings.from_env(env))["queue_order_strategy"]
+    served = brpop(cycle_by_name(strategy)(), {"default": 100, "urgent": 100}, 40)
+    assert Counter(served) == {"urgent": 20, "default": 20}  # 1 urgent, then 1 other
+    with pytest.raises(ValueError, match="ORDER_FLOW_URGENT_BURST=0: must be at least 1"):
+        Settings.from_env({"ORDER_FLOW_URGENT_BURST": "0"})
 
 
 def test_a_worker_serves_the_urgent_lane_of_every_queue_it_was_started_for() -> None:
