@@ -8,15 +8,18 @@ Redis-restart test still saw a worker stall once in about 25 loaded runs. This g
 does not depend on knowing the cause.
 
 Every ``worker_stall_check_s`` seconds it compares what the worker could take with
-what it took. Messages waiting in the worker's queues, a pool process free, and
-nothing received since the last look: that is a strike. After
-:data:`STRIKES` strikes in a row it logs an ERROR and raises a connection error
-in the event loop, which is celery's own path for a lost broker: the consumer
-closes the connection, reconnects and consumes again. A healthy worker with a free
-process takes a waiting message within a second (kombu's BRPOP timeout), so the
-guard never fires on one; a false alarm would cost one reconnect, and the messages
-of running steps come back to the queue, which the job runner already treats as a
-redelivery.
+what it took. Messages waiting in the worker's queues, a pool process free (and
+the channel's prefetch window open: after a reconnect it stays shut until the
+running steps end), and nothing received since the last look: that is a strike.
+After :data:`STRIKES` strikes in a row it logs an ERROR and raises a connection
+error in the event loop, which is celery's own path for a lost broker: the
+consumer closes the connection, reconnects and consumes again. A healthy worker
+with a free process and an open window takes a waiting message within a second
+(kombu's BRPOP timeout), so the guard does not fire on one; a false alarm would
+cost one reconnect, and the messages of running steps come back to the queue,
+which the job runner already treats as a redelivery. (Messages of revoked or
+unknown tasks are taken without a ``task_received`` signal; order_flow revokes none,
+and a queue full of them would only cost such reconnects.)
 """
 
 from __future__ import annotations
@@ -94,20 +97,37 @@ class ConsumerWatchdog(bootsteps.StartStopStep):
         self.url, self.prefix = settings.broker_url, settings.broker_key_prefix
         self.client: redis.Redis | None = None
         self.watch = Watch()
+        self.tref: Any = None
 
     def register_with_event_loop(self, parent: Any, hub: Any) -> None:
-        """Called at every (re)connection; celery cancels the timer when the loop ends."""
+        """Called at every (re)connection; celery cancels the timer when the loop ends
+        on an error, and :meth:`stop` when the worker shuts down."""
         if self.every > 0:
+            self._cancel()
             self.watch = Watch()
-            hub.call_repeatedly(self.every, self.check, parent)
+            self.tref = hub.call_repeatedly(self.every, self.check, parent)
+
+    def stop(self, parent: Any) -> None:
+        self._cancel()
+
+    def shutdown(self, parent: Any) -> None:
+        self._cancel()
+
+    def _cancel(self) -> None:
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
 
     def check(self, parent: Any) -> None:
-        queues = sorted(q.name for q in parent.task_consumer.queues)
-        waiting = self._waiting(queues)
+        consumer = getattr(parent, "task_consumer", None)
+        if parent.blueprint.state != bootsteps.RUN or consumer is None or not parent.connection:
+            return  # shutting down (the pool drains, nothing is taken) or reconnecting
+        queues = sorted(q.name for q in consumer.queues)
+        waiting = self._waiting(parent, queues)
         if waiting is None:
             return  # Redis is unreachable: kombu's own reconnection deals with that
         limit = getattr(parent.pool, "limit", None) or parent.app.conf.worker_concurrency or 1
-        free = len(worker_state.reserved_requests) < limit
+        free = len(worker_state.reserved_requests) < limit and consumer.channel.qos.can_consume()
         if self.watch.look(waiting, free, _received[0]):
             log.error(
                 "worker stopped consuming: %d message(s) wait in %s with a pool process "
@@ -116,15 +136,15 @@ class ConsumerWatchdog(bootsteps.StartStopStep):
             )  # fmt: skip
             raise ConsumerStalled("the consumer stopped taking messages; reconnecting")
 
-    def _waiting(self, queues: list[str]) -> int | None:
+    def _waiting(self, parent: Any, queues: list[str]) -> int | None:
+        """Messages in the Redis lists of ``queues``; None when Redis does not answer."""
         try:
-            if self.client is None:
-                self.client = redis.Redis.from_url(
-                    self.url, socket_timeout=2, socket_connect_timeout=2
-                )
+            if self.client is None:  # the broker the worker uses (``celery -b`` too)
+                url = parent.app.conf.broker_url or self.url
+                self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
             with self.client.pipeline(transaction=False) as pipe:
                 for key in queue_keys(queues, self.prefix):
                     pipe.llen(key)
                 return sum(int(n) for n in pipe.execute())
-        except redis.exceptions.RedisError:
+        except (redis.exceptions.RedisError, ValueError):
             return None

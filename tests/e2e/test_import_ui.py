@@ -192,6 +192,9 @@ def test_a_batch_cut_off_with_the_web_process_ends_as_stopped_with_its_rejects(a
 
     page = clerk.page(f"/orders/import/{alive}?lang=en")
     assert 'http-equiv="refresh"' in page and "probably restarted" not in page
+    part.rename(part.with_name(f"batch-{alive}-rejects.part"))
+    # a running batch's rejects are offered once it has ended
+    assert clerk.client.get(f"/orders/import/{alive}/rejects.csv").status_code == 404
 
 
 def test_old_import_files_are_pruned_and_zero_keeps_them(tmp_path: Path) -> None:

@@ -117,8 +117,9 @@ def rejects_path(batch_id: int) -> Path:
 
 
 def _rejects_file(batch_id: int) -> Path | None:
-    """The batch's rejects: the finished file, else the one being written (a running
-    batch's rows so far, or what a batch that was cut off had written)."""
+    """The batch's rejects file once it has ended: the finished file, else the one it
+    was writing (flushed with every saved chunk), which a cut-off batch leaves and a
+    finished one has for a moment before renaming it."""
     final = rejects_path(batch_id)
     for path in (final, final.with_suffix(".part")):
         if path.exists():
@@ -271,12 +272,12 @@ def show(batch_id: int) -> tuple[str, int]:
         orders_already=int(extra.get("orders_already") or 0),
     )
     running, error = batch.finished_at is None, extra.get("error")
-    last = _last_saved(batch.created_at, extra.get("saved_at"))
-    if running and service.app.engine.clock() - last > STALLED_AFTER:
+    cut_at = _cut_off_at(service, batch)
+    if cut_at is not None:
         running = False
         error = _(
             "no progress since %(time)s, the web server was probably restarted",
-            time=local_time(last),
+            time=local_time(cut_at),
         )
     if not running and report.rows_rejected:
         report.rejects = _first_rejects(_rejects_file(batch_id))
@@ -291,10 +292,15 @@ def show(batch_id: int) -> tuple[str, int]:
     )
 
 
-def _last_saved(created_at: datetime, saved_at: str | None) -> datetime:
-    """When the batch last saved its counts (its creation, before the first chunk)."""
-    last = datetime.fromisoformat(saved_at) if saved_at else created_at
-    return last if last.tzinfo else last.replace(tzinfo=UTC)
+def _cut_off_at(service: ImportService, batch: ImportBatch) -> datetime | None:
+    """When an unfinished batch last saved its counts (its creation, before the first
+    chunk), if that is more than STALLED_AFTER ago: its thread is gone. Else None."""
+    if batch.finished_at is not None:
+        return None
+    saved_at = (batch.result or {}).get("saved_at")
+    last = datetime.fromisoformat(saved_at) if saved_at else batch.created_at
+    last = last if last.tzinfo else last.replace(tzinfo=UTC)
+    return last if service.app.engine.clock() - last > STALLED_AFTER else None
 
 
 def _first_rejects(path: Path | None) -> list[Rejected]:
@@ -318,14 +324,19 @@ def _first_rejects(path: Path | None) -> list[Rejected]:
 @bp.get("/orders/import/<int:batch_id>/rejects.csv")
 @login_required_role()
 def rejects(batch_id: int) -> BaseResponse:
-    batch = _own_file_batch(ImportService(of()), batch_id)
-    path = _rejects_file(batch_id)
+    service = ImportService(of())
+    batch = _own_file_batch(service, batch_id)
+    ended = batch.finished_at is not None or _cut_off_at(service, batch) is not None
+    path = _rejects_file(batch_id) if ended else None
     if path is None:
         abort(404)
     stem = Path(batch.source).stem or "orders"
-    return send_file(
-        path,
-        mimetype="text/csv",
-        as_attachment=True,
-        download_name=f"{stem}-rejects-{batch_id}.csv",
-    )
+    try:
+        return send_file(
+            path,
+            mimetype="text/csv",
+            as_attachment=True,
+            download_name=f"{stem}-rejects-{batch_id}.csv",
+        )
+    except FileNotFoundError:  # renamed by its import thread just now: ask again
+        return redirect(url_for("imports.rejects", batch_id=batch_id), 303)

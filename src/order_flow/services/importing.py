@@ -110,6 +110,8 @@ class ImportService:
         with OrderWriter(self.app, actor, report.batch_id) as writer:
             for chunk in _chunks(group_rows(f.rows()), self.chunk_orders):
                 self._chunk(writer, resolver, seen, chunk, f, report, on_reject)
+                if rejects is not None:  # on disk before the count that claims them
+                    rejects.flush()
                 self._save(report, finished=False)
                 if on_progress is not None:
                     on_progress(f.position - f.header_row)
