@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from order_flow.bootstrap import App
 from order_flow.engine.timers import run_timers
 from order_flow.services.delegation import DelegationService
+from order_flow.services.inbox import QUEUES, InboxService
 from order_flow.store.tables import audit, candidates, tasks
 from tests.e2e.ui_support import on_hold_task, signed_in, task_row, user, web
 from tests.integration.helpers import snapshot
@@ -24,7 +25,7 @@ def _snap(app: App) -> dict[str, list[tuple[object, ...]]]:
 
 def test_the_inbox_shows_counts_and_rows_of_each_queue(app: App) -> None:
     alice = user(app, "alice")
-    user(app, "bob")
+    bob = user(app, "bob")
     first = on_hold_task(app, alice)
     on_hold_task(app, alice)
     app.tasks.claim(first, alice)
@@ -34,6 +35,10 @@ def test_the_inbox_shows_counts_and_rows_of_each_queue(app: App) -> None:
     assert page.count('class="task-row"') == 1  # alice holds the other one
     mine = signed_in(web(app), "alice").page("/inbox/?queue=mine")
     assert mine.count('class="task-row"') == 1 and f"/tasks/{first}" in mine
+    zero = dict.fromkeys(QUEUES, 0)
+    assert InboxService(app).counts(alice) == zero | {"mine": 1, "group": 1}
+    assert InboxService(app).counts(bob) == zero | {"group": 1}
+    assert page.count('<span class="count">1</span>') == 1  # bob's group tab
 
 
 def test_claim_next_takes_the_task_nearest_its_sla_first(app: App) -> None:
