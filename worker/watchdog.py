@@ -34,6 +34,8 @@ from celery import bootsteps
 from celery.signals import task_received
 from celery.worker import state as worker_state
 
+from order_flow.config import Settings
+
 log = logging.getLogger(__name__)
 
 #: Looks in a row that find the worker idle with messages waiting before it reconnects.
@@ -91,10 +93,12 @@ class ConsumerWatchdog(bootsteps.StartStopStep):
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
-        settings = parent.app.conf.order_flow_settings
-        redis_broker = settings.broker_url.startswith(("redis://", "rediss://"))
-        self.every = settings.worker_stall_check_s if redis_broker else 0
-        self.url, self.prefix = settings.broker_url, settings.broker_key_prefix
+        # An app not made by worker.app.create_celery has no settings: no watchdog.
+        settings: Settings | None = getattr(parent.app.conf, "order_flow_settings", None)
+        url = settings.broker_url if settings else ""
+        redis_broker = url.startswith(("redis://", "rediss://"))
+        self.every = settings.worker_stall_check_s if settings and redis_broker else 0
+        self.url, self.prefix = url, settings.broker_key_prefix if settings else ""
         self.client: redis.Redis | None = None
         self.watch = Watch()
         self.tref: Any = None
