@@ -135,6 +135,12 @@ def tree(pid: int) -> list[int]:
     return pids
 
 
+def floor_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with bench/ on PYTHONPATH, for workers of ``app="_floor"``."""
+    path = os.pathsep.join(filter(None, [str(ROOT / "bench"), os.environ.get("PYTHONPATH")]))
+    return {**env, "PYTHONPATH": path}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process so far (0 when it is gone)."""
     try:
