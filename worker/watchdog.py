@@ -33,6 +33,7 @@ import redis
 from celery import bootsteps
 from celery.signals import task_received
 from celery.worker import state as worker_state
+from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from order_flow.config import Settings
 
@@ -40,9 +41,6 @@ log = logging.getLogger(__name__)
 
 #: Looks in a row that find the worker idle with messages waiting before it reconnects.
 STRIKES = 2
-#: kombu's Redis transport keeps a list per priority step: ``queue``, ``queue\x06\x163``...
-_PRIORITY_STEPS = (0, 3, 6, 9)
-_PRIORITY_SEP = "\x06\x16"
 
 _received = [0]
 
@@ -76,8 +74,8 @@ def queue_keys(queues: Iterable[str], prefix: str = "") -> list[str]:
     """The Redis lists that hold the messages of ``queues``, every priority step."""
     keys = []
     for queue in queues:
-        for step in _PRIORITY_STEPS:
-            name = queue if step == 0 else f"{queue}{_PRIORITY_SEP}{step}"
+        for step in PRIORITY_STEPS:  # kombu's naming: ``queue``, ``queue\x06\x163``...
+            name = queue if step == 0 else f"{queue}{Channel.sep}{step}"
             keys.append(prefix + name)
     return keys
 
